@@ -1,0 +1,70 @@
+"""pluginctl: write, run, test and ship Python plugins.
+
+The public authoring API::
+
+    from pluginctl import Plugin
+
+    plugin = Plugin()
+
+
+    @plugin.route("GET", "/hello/{name}")
+    async def hello(request, api):
+        return {"hello": request.path_params["name"]}
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from pluginctl._version import __version__
+
+if TYPE_CHECKING:
+    from pluginctl.errors import (
+        ManifestError,
+        PluginctlError,
+        PluginDefinitionError,
+        Problem,
+        ProjectError,
+        RuntimeFault,
+        ScaffoldError,
+        UserError,
+    )
+    from pluginctl.manifest import Manifest
+    from pluginctl.plugin import Plugin, Registration, Registrations
+
+__all__ = [
+    "ManifestError",
+    "Manifest",
+    "Plugin",
+    "PluginDefinitionError",
+    "PluginctlError",
+    "Problem",
+    "ProjectError",
+    "Registration",
+    "Registrations",
+    "RuntimeFault",
+    "ScaffoldError",
+    "UserError",
+    "__version__",
+]
+
+# Public names are imported on first use, so the CLI starts without loading them.
+_HOMES = {
+    "Manifest": "pluginctl.manifest",
+    "Plugin": "pluginctl.plugin",
+    "Registration": "pluginctl.plugin",
+    "Registrations": "pluginctl.plugin",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in __all__:
+        raise AttributeError(f"module 'pluginctl' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES.get(name, "pluginctl.errors")), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,55 @@
+"""The ``pluginctl`` command line: the only part of pluginctl that prints.
+
+Each command lives in its own module and imports heavy libraries inside its body,
+so ``pluginctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run pluginctl with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    A :class:`~pluginctl.errors.PluginctlError` prints ``error:`` and ``hint:`` lines and
+    exits 1; a usage mistake exits 2; anything else is a bug and prints a short traceback.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # the one answer that needs no command-line parser
+        from pluginctl._version import __version__
+
+        sys.stdout.write(f"pluginctl {__version__}\n")
+        return 0
+    from pluginctl.cli._app import app
+    from pluginctl.cli._output import report_bug, report_error
+    from pluginctl.errors import PluginctlError
+
+    try:
+        app(args=args, prog_name="pluginctl")
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    except PluginctlError as exc:
+        report_error(exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001  # anything else is a bug: show it, ask for -v
+        report_bug(exc, verbose=_is_verbose(args))
+        return 1
+    return 0
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # noqa: T201  # SystemExit("message") convention
+    return 1
+
+
+def _is_verbose(args: list[str]) -> bool:
+    return any(arg in ("-v", "--verbose") or arg.startswith("-vv") for arg in args)

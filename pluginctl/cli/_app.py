@@ -1,0 +1,57 @@
+"""The typer application: global options and the list of commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pluginctl._version import __version__
+from pluginctl.cli import create, validate
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="pluginctl",
+    help="Scaffold, validate, run and ship Python plugins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pluginctl {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="Say more; repeat (-vv) for debug logs."),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """pluginctl: the toolchain for Python plugins."""
+    if verbose:
+        import logging
+
+        from rich.logging import RichHandler
+
+        level = logging.DEBUG if verbose > 1 else logging.INFO
+        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler()])
+
+
+app.command("create")(create.create)
+app.command("validate")(validate.validate)
