@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from pluginctl.plugin import Plugin, Registration, Registrations
 
 __all__ = [
-    "ManifestError",
     "Manifest",
+    "ManifestError",
     "Plugin",
     "PluginDefinitionError",
     "PluginctlError",

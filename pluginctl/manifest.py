@@ -19,13 +19,15 @@ Example:
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 from pluginctl.errors import ManifestError, Problem
 from pluginctl.permissions import PermissionSet
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "CATEGORIES",
@@ -74,14 +76,14 @@ class _Table(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """Base for manifest tables: keyword-only, immutable, TOML-shaped."""
 
 
-class RateLimit(_Table):
+class RateLimit(_Table, frozen=True):
     """A token bucket: ``rate_per_s`` tokens a second, at most ``burst`` at once."""
 
     rate_per_s: _PositiveFloat
     burst: _Positive | None = None
 
 
-class Limits(_Table):
+class Limits(_Table, frozen=True):
     """Resources a plugin's worker may use; the host enforces them."""
 
     memory_mb: _Positive = 512
@@ -93,7 +95,7 @@ class Limits(_Table):
     rate: dict[str, RateLimit] = {}
 
 
-class ConfigField(_Table):
+class ConfigField(_Table, frozen=True):
     """One typed setting an operator may give the plugin."""
 
     type: ConfigType
@@ -106,26 +108,26 @@ class ConfigField(_Table):
     max: float | None = None
 
 
-class Routes(_Table):
+class Routes(_Table, frozen=True):
     """HTTP routes, served under ``/plugins/<name><prefix>``."""
 
     prefix: str = "/"
 
 
-class AdminPanelSpec(_Table):
+class AdminPanelSpec(_Table, frozen=True):
     """A panel the plugin adds to the admin UI's sidebar."""
 
     id: str
     title: str
 
 
-class Admin(_Table):
+class Admin(_Table, frozen=True):
     """The plugin's admin UI panels."""
 
     panels: list[AdminPanelSpec] = []
 
 
-class Manifest(_Table):
+class Manifest(_Table, frozen=True):
     """The parsed and checked contents of a plugin's ``plugin.toml``."""
 
     name: str

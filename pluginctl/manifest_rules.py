@@ -40,23 +40,27 @@ def find_unknown_keys(data: object, struct: type[msgspec.Struct], *, source: str
 def _walk_unknown(data: object, info: mi.Type, path: str, source: str) -> Iterator[Problem]:
     if isinstance(info, mi.UnionType):
         for member in info.types:
-            if isinstance(member, mi.StructType | mi.DictType | mi.ListType):
-                yield from _walk_unknown(data, member, path, source)
-        return
-    if isinstance(info, mi.StructType) and isinstance(data, dict):
-        fields = {f.encode_name: f for f in info.fields}
-        for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key in fields:
-                yield from _walk_unknown(value, fields[key].type, where, source)
-            else:
-                yield _unknown_key(where, str(key), list(fields), source)
+            yield from _walk_unknown(data, member, path, source)
+    elif isinstance(info, mi.StructType) and isinstance(data, dict):
+        yield from _walk_struct(data, info, path, source)
     elif isinstance(info, mi.DictType) and isinstance(data, dict):
         for key, value in data.items():
             yield from _walk_unknown(value, info.value_type, f"{path}.{key}", source)
     elif isinstance(info, mi.ListType) and isinstance(data, list):
         for index, value in enumerate(data):
             yield from _walk_unknown(value, info.item_type, f"{path}[{index}]", source)
+
+
+def _walk_struct(
+    data: dict[object, object], info: mi.StructType, path: str, source: str
+) -> Iterator[Problem]:
+    fields = {f.encode_name: f for f in info.fields}
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key in fields:
+            yield from _walk_unknown(value, fields[str(key)].type, where, source)
+        else:
+            yield _unknown_key(where, str(key), list(fields), source)
 
 
 def _unknown_key(where: str, key: str, known: list[str], source: str) -> Problem:
@@ -280,6 +284,14 @@ def _config_field_problems(field: ConfigField, source: str, where: str) -> Itera
         yield Problem(source, where, "min and max apply only to int and float settings")
     if field.min is not None and field.max is not None and field.min > field.max:
         yield Problem(source, where, "min is greater than max", hint="swap them")
+    elif numeric and isinstance(field.default, int | float) and not _within(field, field.default):
+        yield Problem(
+            source, f"{where}.default", "is outside min and max", hint="move it into the range"
+        )
+
+
+def _within(field: ConfigField, value: float) -> bool:
+    return (field.min is None or value >= field.min) and (field.max is None or value <= field.max)
 
 
 def config_value_fits(kind: str, value: object) -> bool:

@@ -100,7 +100,7 @@ class Plugin:
     """
 
     def __init__(self, *, manifest_path: Path | None = None) -> None:
-        caller = sys._getframe(1).f_globals  # noqa: SLF001  # the module that made us
+        caller = sys._getframe(1).f_globals  # the module that made us
         self._module: str = str(caller.get("__name__", "__main__"))
         self._module_file: str | None = caller.get("__file__")
         self._manifest_path = manifest_path
@@ -140,7 +140,7 @@ class Plugin:
         """Let other plugins call the decorated function as ``name`` (default: its own name)."""
 
         def decorate(func: F) -> F:
-            export = name or getattr(func, "__name__", "")
+            export = name if name is not None else str(getattr(func, "__name__", ""))
             if not _EXPORT.match(export):
                 self._fail("export", f"{export!r} is not an export name", "use snake_case")
             return self._recorder("export", export)(func)
@@ -245,7 +245,8 @@ class Plugin:
 
     def _recorder(self, kind: str, key: str, *, method: str = "") -> Callable[[F], F]:
         def record(func: F) -> F:
-            if not callable(func):
+            target: object = func  # typed callable, but plugin code may pass anything
+            if not callable(target):
                 self._fail(kind, f"{func!r} is not callable", "decorate a function")
             item = Registration(kind, key, func, method)
             clash = next(
@@ -273,16 +274,16 @@ class Plugin:
 def _check_route_path(plugin: Plugin, path: str) -> None:
     hint = "paths start with '/' and use {name} or {name:int} for parameters"
     if not path.startswith("/") or "//" in path or ".." in path.split("/"):
-        plugin._fail("route", f"{path!r} is not a route path", hint)  # noqa: SLF001
+        plugin._fail("route", f"{path!r} is not a route path", hint)
     stripped = _PARAM.sub("", path)
     if "{" in stripped or "}" in stripped:
-        plugin._fail("route", f"{path!r} has unbalanced braces", hint)  # noqa: SLF001
+        plugin._fail("route", f"{path!r} has unbalanced braces", hint)
     names = [body.split(":")[0] for body in _PARAM.findall(path)]
     for body in _PARAM.findall(path):
         if not _PARAM_BODY.match(body):
-            plugin._fail("route", f"{{{body}}} in {path!r} is not a path parameter", hint)  # noqa: SLF001
+            plugin._fail("route", f"{{{body}}} in {path!r} is not a path parameter", hint)
     if len(set(names)) != len(names):
-        plugin._fail("route", f"{path!r} uses a parameter name twice", "rename one")  # noqa: SLF001
+        plugin._fail("route", f"{path!r} uses a parameter name twice", "rename one")
 
 
 def _find_manifest(module_file: Path) -> Path:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import Problem
 from pluginctl.permissions import Permission, topic_matches
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pluginctl.manifest import Manifest
     from pluginctl.plugin import Plugin
 
@@ -31,7 +32,8 @@ def _route_problems(plugin: Plugin, manifest: Manifest) -> Iterator[Problem]:
             yield Problem(
                 route.where,
                 "@plugin.route",
-                f"route {route.method} {route.path} is registered but plugin.toml does not allow routes",
+                f"route {route.method} {route.path} is registered"
+                " but plugin.toml does not allow routes",
                 hint='add "routes" to permissions and a [routes] table to plugin.toml',
             )
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import ProjectError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pluginctl.manifest import Manifest
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginProject"]
@@ -113,9 +114,9 @@ _TOML_FIX = "fix the TOML syntax at the line and column shown"
 
 
 def _find_root(path: Path) -> Path:
-    start = path if path.is_dir() else path.parent
-    if not start.exists():
+    if not path.exists():
         raise ProjectError(f"{path} does not exist", hint="pass the plugin project's directory")
+    start = path if path.is_dir() else path.parent
     for directory in (start, *start.parents):
         if (directory / "pyproject.toml").is_file():
             return directory

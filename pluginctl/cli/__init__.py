@@ -47,7 +47,7 @@ def _exit_code(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code
-    print(code, file=sys.stderr)  # noqa: T201  # SystemExit("message") convention
+    print(code, file=sys.stderr)  # SystemExit("message") convention
     return 1
 
 

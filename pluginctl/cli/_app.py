@@ -31,7 +31,9 @@ def _show_version(value: bool) -> None:
 def _root(
     verbose: Annotated[
         int,
-        typer.Option("--verbose", "-v", count=True, help="Say more; repeat (-vv) for debug logs."),
+        typer.Option(
+            "--verbose", "-v", count=True, show_default=False, help="Say more; -vv for debug logs."
+        ),
     ] = 0,
     version: Annotated[
         bool,

@@ -70,7 +70,9 @@ def report_bug(exc: BaseException, *, verbose: bool) -> None:
     shown = frames if verbose else frames[-3:]
     lines = traceback.format_list(shown) + traceback.format_exception_only(exc)
     err = err_console()
-    err.print("[bold red]internal error[/] (a bug in pluginctl, please report it):", highlight=False)
+    err.print(
+        "[bold red]internal error[/] (a bug in pluginctl, please report it):", highlight=False
+    )
     err.out("".join(lines).rstrip(), highlight=False)
     if not verbose:
         err.print("rerun with -v for the whole traceback")
