@@ -1,8 +1,8 @@
 """The exceptions pluginctl raises: one root, each with a hint that says what to do next.
 
 User mistakes (a bad manifest, a bad name, a denied permission) derive from
-:class:`UserError`; faults of the running system derive from :class:`RuntimeFault`.
-The CLI prints a :class:`PluginctlError` as ``error: ...`` and ``hint: ...`` without a
+`UserError`; faults of the running system derive from `RuntimeFault`.
+The CLI prints a `PluginctlError` as ``error: ...`` and ``hint: ...`` without a
 traceback; anything else is a bug and gets one.
 """
 

@@ -1,7 +1,7 @@
 """``plugin.toml``: the static description of a plugin, loaded without importing its code.
 
 The host lists, validates and plans from the manifest before any plugin code runs.
-:meth:`Manifest.from_path` reads and checks a file and raises :class:`ManifestError`
+`Manifest.from_path` reads and checks a file and raises `ManifestError`
 listing every problem found, each with its key path and a fix.
 
 Example:
@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import tomllib
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -81,6 +82,16 @@ class RateLimit(_Table, frozen=True):
 
     rate_per_s: _PositiveFloat
     burst: _Positive | None = None
+
+    @property
+    def capacity(self) -> int:
+        """The bucket size: ``burst``, or ``rate_per_s`` rounded up when it is not set.
+
+        Example:
+            >>> RateLimit(rate_per_s=2.5).capacity, RateLimit(rate_per_s=1, burst=10).capacity
+            (3, 10)
+        """
+        return self.burst if self.burst is not None else math.ceil(self.rate_per_s)
 
 
 class Limits(_Table, frozen=True):
@@ -180,13 +191,13 @@ class Manifest(_Table, frozen=True):
     @classmethod
     def from_dict(cls, data: dict[str, object], *, source: str = MANIFEST_FILENAME) -> Manifest:
         """Check already-parsed TOML ``data`` and build the manifest."""
-        from pluginctl.manifest_rules import check_manifest, find_unknown_keys
+        from pluginctl.manifest_rules import check_manifest, conversion_problem, find_unknown_keys
 
         problems = find_unknown_keys(data, cls, source=source)
         try:
             manifest = msgspec.convert(data, cls)
-        except msgspec.ValidationError as exc:
-            problems.append(_problem_from_validation(exc, source))
+        except msgspec.ValidationError:
+            problems.append(conversion_problem(data, cls, source=source))
             raise ManifestError(problems) from None
         problems.extend(check_manifest(manifest, source=source))
         if any(p.severity == "error" for p in problems):
@@ -213,17 +224,3 @@ _MISSING_HINT = (
     "every plugin package needs a plugin.toml next to its code; `pluginctl create` makes one"
 )
 _TOML_HINT = "fix the TOML syntax at the line and column shown"
-
-
-def _problem_from_validation(exc: msgspec.ValidationError, source: str) -> Problem:
-    """Turn msgspec's ``Expected `int`, got `str` - at `$.limits.memory_mb``` into a Problem."""
-    text = str(exc)
-    message, _, where = text.partition(" - at `$")
-    key = where.rstrip("`").lstrip(".")
-    message = message.replace("`", "").replace("Expected", "expected").replace(" | null", "")
-    message = message.replace("object", "table").replace("array", "list")
-    if message.startswith("Object missing required field"):
-        field = message.rsplit(" ", 1)[-1]
-        key = f"{key}.{field}" if key else field
-        return Problem(source, key, "is required", hint=f"add {field} = ... to plugin.toml")
-    return Problem(source, key, message, hint="change the value to the expected type")

@@ -1,10 +1,11 @@
-"""The rules a manifest must follow beyond its types, each reported as a :class:`Problem`."""
+"""The rules a manifest must follow beyond its types, each reported as a `Problem`."""
 
 from __future__ import annotations
 
 import difflib
 import keyword
 import re
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -20,7 +21,13 @@ from pluginctl.permissions import Permission, PermissionSyntaxError
 if TYPE_CHECKING:
     from pluginctl.manifest import ConfigField, Manifest
 
-__all__ = ["NAME_PATTERN", "check_manifest", "find_unknown_keys", "name_problem"]
+__all__ = [
+    "NAME_PATTERN",
+    "check_manifest",
+    "conversion_problem",
+    "find_unknown_keys",
+    "name_problem",
+]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -63,6 +70,86 @@ def _walk_struct(
             yield _unknown_key(where, str(key), list(fields), source)
 
 
+def conversion_problem(data: object, kind: object, *, source: str, base: str = "") -> Problem:
+    """The first value in ``data`` that does not fit ``kind``, located by its key path.
+
+    msgspec names dictionary entries ``[...]``; this finds the entry and names it.
+    """
+    try:
+        msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        key = _join(base, where.rstrip("`").lstrip("."))
+    else:  # pragma: no cover - only called after a failed conversion
+        return Problem(source, base, "is invalid")
+    if "[...]" in key:
+        table_key, _, _ = key.partition("[...]")
+        located = _locate_in_table(data, kind, base, table_key, source)
+        if located is not None:
+            return located
+    return _describe(message, key, kind=kind, base=base, source=source)
+
+
+def _locate_in_table(
+    data: object, kind: object, base: str, table_key: str, source: str
+) -> Problem | None:
+    relative = table_key[len(base) :].lstrip(".") if base else table_key
+    table = _value_at(data, relative)
+    value_type = typing.get_args(_annotation_at(kind, relative))[-1:]
+    if not isinstance(table, dict) or not value_type:
+        return None
+    for name, value in table.items():
+        try:
+            msgspec.convert(value, value_type[0])
+        except msgspec.ValidationError:
+            return conversion_problem(
+                value, value_type[0], source=source, base=f"{table_key}.{name}"
+            )
+    return None
+
+
+def _describe(message: str, key: str, *, kind: object, base: str, source: str) -> Problem:
+    message = message.replace("`", "").replace("Expected", "expected").replace(" | null", "")
+    message = message.replace("object", "table").replace("array", "list")
+    if message.startswith("Object missing required field"):
+        field = message.rsplit(" ", 1)[-1]
+        return Problem(source, _join(key, field), "is required", hint=f"add {field} = ... here")
+    if message.startswith("Invalid enum value"):
+        relative = key[len(base) :].lstrip(".") if base else key
+        allowed = typing.get_args(_annotation_at(kind, relative))
+        value = message.removeprefix("Invalid enum value ")
+        return Problem(source, key, f"{value} is not allowed", hint=f"one of: {', '.join(allowed)}")
+    return Problem(source, key, message, hint="change the value to the expected type")
+
+
+def _join(base: str, key: str) -> str:
+    return f"{base}.{key}" if base and key else base or key
+
+
+def _value_at(data: object, dotted: str) -> object:
+    for part in filter(None, dotted.split(".")):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _annotation_at(kind: object, dotted: str) -> object:
+    """The type annotation reached by following ``dotted`` field names from ``kind``."""
+    for part in filter(None, dotted.split(".")):
+        kind = _struct_of(kind)
+        if kind is None:
+            return None
+        kind = typing.get_type_hints(kind, include_extras=False).get(part)
+    return kind
+
+
+def _struct_of(kind: object) -> type[msgspec.Struct] | None:
+    candidates = (kind, *typing.get_args(kind))
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+            return candidate
+    return None
+
+
 def _unknown_key(where: str, key: str, known: list[str], source: str) -> Problem:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else "valid keys here: " + ", ".join(known)
@@ -86,7 +173,10 @@ def name_problem(name: str, *, source: str, key: str = "name") -> Problem | None
     if len(name) > _MAX_NAME:
         return Problem(source, key, f"is longer than {_MAX_NAME} characters", hint=hint)
     if not NAME_PATTERN.match(name):
-        message = f"{name!r} is not a valid plugin name (it must start with a letter)"
+        message = (
+            f"{name!r} is not a valid plugin name: it must start with a lowercase letter"
+            " and use only lowercase letters, digits and single hyphens"
+        )
         return Problem(source, key, message, hint=hint)
     if keyword.iskeyword(name.replace("-", "_")):
         message = f"{name!r} is a Python keyword and cannot be imported as a package"
@@ -176,14 +266,19 @@ def _check_permissions(m: Manifest, source: str) -> Iterator[Problem]:
                 source, f"permissions[{index}]", f"{text!r} is listed twice", hint="remove it"
             )
         seen.add(text)
-    declared = {"routes": m.routes, "admin": m.admin, "static": m.static}
-    for section, value in declared.items():
-        if value is not None and section not in m.permissions:
+    declared = {
+        "routes": (m.routes, "routes"),
+        "admin": (m.admin, "admin"),
+        "static": (m.static, "static"),
+        "migrations": (m.migrations, "db:write"),
+    }
+    for section, (value, needed) in declared.items():
+        if value is not None and needed not in m.permissions:
             yield Problem(
                 source,
                 section,
-                f"is declared but the '{section}' permission is not",
-                hint=f'add "{section}" to permissions, so operators see what the plugin does',
+                f"is declared but the '{needed}' permission is not",
+                hint=f'add "{needed}" to permissions, so operators see what the plugin does',
             )
 
 
@@ -270,7 +365,7 @@ def _config_field_problems(field: ConfigField, source: str, where: str) -> Itera
             source,
             f"{where}.default",
             f"{field.default!r} is not of type {field.type}",
-            hint=f"give a {field.type} default or change the type",
+            hint=f"give a default of type {field.type}, or change the type",
         )
     for index, choice in enumerate(field.choices or []):
         if not config_value_fits(field.type, choice):

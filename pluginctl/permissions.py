@@ -69,7 +69,7 @@ class Permission:
 
     @classmethod
     def parse(cls, text: str) -> Permission:
-        """Parse ``text``, raising :class:`PermissionSyntaxError` with a hint when unknown."""
+        """Parse ``text``, raising `PermissionSyntaxError` with a hint when unknown."""
         if text in BARE_PERMISSIONS:
             return cls(text)
         for capability, shape in SCOPED_PERMISSIONS.items():
@@ -93,7 +93,12 @@ class Permission:
         return self.capability if self.target is None else f"{self.capability}:{self.target}"
 
     def allows(self, capability: str, target: str | None = None) -> bool:
-        """Whether this permission grants ``capability`` on ``target``."""
+        """Whether this permission grants ``capability`` on ``target``.
+
+        ``db:write`` includes ``db:read``: a plugin that may write may read what it wrote.
+        """
+        if capability == "db:read" and self.capability == "db:write":
+            return target is None
         if capability != self.capability:
             return False
         if self.target is None or target is None:
@@ -113,7 +118,7 @@ class PermissionSet:
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> PermissionSet:
-        """Parse every string; the first invalid one raises :class:`PermissionSyntaxError`."""
+        """Parse every string; the first invalid one raises `PermissionSyntaxError`."""
         return cls(tuple(Permission.parse(text) for text in texts))
 
     def allows(self, capability: str, target: str | None = None) -> bool:

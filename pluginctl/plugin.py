@@ -1,8 +1,8 @@
-"""The authoring API: a :class:`Plugin` object whose decorators record what the plugin offers.
+"""The authoring API: a `Plugin` object whose decorators record what the plugin offers.
 
 Decorators only record; nothing runs at import. The runtime reads the records
-(:meth:`Plugin.registrations`) to route requests, deliver events and call exports,
-and :meth:`Plugin.check` compares them with ``plugin.toml``.
+(`Plugin.registrations`) to route requests, deliver events and call exports,
+and `Plugin.check` compares them with ``plugin.toml``.
 
 Example:
     >>> plugin = Plugin()

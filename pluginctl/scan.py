@@ -1,7 +1,7 @@
 """A static security scan of a plugin's code, each finding mapped to the permission it needs.
 
-:func:`scan_package` runs bandit's manager over a plugin's package directory (through
-bandit's Python API, in this process) and turns each issue into a :class:`Finding`
+`scan_package` runs bandit's manager over a plugin's package directory (through
+bandit's Python API, in this process) and turns each issue into a `Finding`
 that says what the worker sandbox would do with that code. bandit's own tests keep
 their ids (``B602``); what bandit does not look for, pluginctl adds as ``PC1xx``
 checks, run by bandit's blacklist matcher but added to this scan's test set only, so
@@ -112,7 +112,7 @@ class Finding:
     nosec: bool = False
 
     def to_problem(self) -> Problem:
-        """This finding as a validation :class:`~pluginctl.errors.Problem`."""
+        """This finding as a validation `pluginctl.errors.Problem`."""
         message = f"{self.test_id} {self.test_name}: {self.message}"
         if self.nosec:
             message += " (# nosec cannot silence a permission error)"
@@ -127,7 +127,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """What :func:`scan_package` found, sorted by file, line and test id.
+    """What `scan_package` found, sorted by file, line and test id.
 
     Attributes:
         package: The scanned package's directory name.
@@ -153,7 +153,7 @@ class ScanReport:
 
     @property
     def problems(self) -> tuple[Problem, ...]:
-        """Every finding as a :class:`~pluginctl.errors.Problem`."""
+        """Every finding as a `pluginctl.errors.Problem`."""
         return tuple(f.to_problem() for f in self.findings)
 
     def to_dict(self) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """What the security scan looks for: risk families and the test ids that belong to each.
 
 bandit's own tests keep their ids (``B602``); the ``PC1xx`` rules are pluginctl's, matched
-by bandit's blacklist matcher. See :mod:`pluginctl.scan` for how they are applied.
+by bandit's blacklist matcher. See `pluginctl.scan` for how they are applied.
 """
 
 from __future__ import annotations

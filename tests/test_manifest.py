@@ -108,6 +108,23 @@ def test_unknown_key_without_a_near_name_lists_the_valid_ones() -> None:
         (BASE + "[limits]\nmemory_mb = 0\n", "limits.memory_mb", ">= 1"),
         (BASE + "routes = 'x'\n", "routes", "expected table, got str"),
         ('version = "1"\n', "name", "is required"),
+        (
+            BASE + "[config.level]\ntype = 'integer'\n",
+            "config.level.type",
+            "'integer' is not allowed",
+        ),
+        (BASE + "[config.level]\ndescription = 'x'\n", "config.level.type", "is required"),
+        (
+            BASE + "[limits.rate.kv]\nrate_per_s = 'x'\n",
+            "limits.rate.kv.rate_per_s",
+            "expected float",
+        ),
+        (
+            BASE + "dependencies = { billing = 1 }\n",
+            "dependencies.billing",
+            "expected str, got int",
+        ),
+        (BASE + "[admin]\npanels = [{ id = 1 }]\n", "admin.panels[0].id", "expected str, got int"),
     ],
 )
 def test_wrong_type_names_the_key_path(text: str, key: str, expected: str) -> None:
@@ -202,6 +219,12 @@ def test_declared_section_needs_its_permission() -> None:
             'add "admin" to permissions, so operators see what the plugin does',
         )
     ]
+
+
+def test_migrations_need_db_write() -> None:
+    [(key, message, _)] = problems_of(BASE + 'permissions = ["db:read"]\nmigrations = "migrations"\n')
+    assert key == "migrations"
+    assert message == "is declared but the 'db:write' permission is not"
 
 
 def test_many_problems_are_listed_in_the_message() -> None:

@@ -82,3 +82,8 @@ def test_permission_set_checks_capability_and_target() -> None:
     assert perms.allows("events:publish", "orders.created")
     assert not perms.allows("events:subscribe", "orders.created")
     assert not perms.allows("kv", "target")
+
+
+def test_db_write_includes_db_read() -> None:
+    assert PermissionSet.parse(["db:write"]).allows("db:read")
+    assert not PermissionSet.parse(["db:read"]).allows("db:write")

@@ -14,7 +14,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run pluginctl with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 
-    A :class:`~pluginctl.errors.PluginctlError` prints ``error:`` and ``hint:`` lines and
+    A `pluginctl.errors.PluginctlError` prints ``error:`` and ``hint:`` lines and
     exits 1; a usage mistake exits 2; anything else is a bug and prints a short traceback.
     """
     args = sys.argv[1:] if argv is None else argv
@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"pluginctl {__version__}\n")
         return 0
     from pluginctl.cli._app import app
-    from pluginctl.cli._output import report_bug, report_error
     from pluginctl.errors import PluginctlError
 
     try:
@@ -32,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return _exit_code(exc.code)
     except PluginctlError as exc:
+        from pluginctl.cli._output import report_error
+
         report_error(exc)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001  # anything else is a bug: show it, ask for -v
+        from pluginctl.cli._output import report_bug
+
         report_bug(exc, verbose=_is_verbose(args))
         return 1
     return 0
