@@ -222,7 +222,8 @@ def test_declared_section_needs_its_permission() -> None:
 
 
 def test_migrations_need_db_write() -> None:
-    [(key, message, _)] = problems_of(BASE + 'permissions = ["db:read"]\nmigrations = "migrations"\n')
+    text = BASE + 'permissions = ["db:read"]\nmigrations = "migrations"\n'
+    [(key, message, _)] = problems_of(text)
     assert key == "migrations"
     assert message == "is declared but the 'db:write' permission is not"
 

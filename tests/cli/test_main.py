@@ -39,6 +39,7 @@ HEAVY = (
     "jinja2",
     "msgspec",
     "rich.markdown",
+    "pydantic",
 )
 
 
@@ -127,7 +128,9 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
     assert "_PLUGINCTL_COMPLETE" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["create", "--help"], ["validate", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["create", "--help"], ["validate", "--help"], ["test", "--help"]]
+)
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     code = (
         "import sys, json\n"
