@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +48,11 @@ _FULL = _Plan(startup_runs=30, create_runs=15, warmups=2)
 
 def run(*, quick: bool) -> list[Metric]:
     """Measure the suite's three metrics; ``quick`` runs each pair only a few times."""
-    plan = _QUICK if quick else _FULL
+    with tempfile.TemporaryDirectory(prefix="bench-cookiecutter-") as config_dir:
+        return _run(_QUICK if quick else _FULL, Path(config_dir))
+
+
+def _run(plan: _Plan, config_dir: Path) -> list[Metric]:
     return [
         _measure(
             "cli_help_ms",
@@ -67,7 +72,7 @@ def run(*, quick: bool) -> list[Metric]:
         ),
         _measure(
             "create_ms",
-            lambda: (_pluginctl_create(), _cookiecutter_create()),
+            lambda: (_pluginctl_create(), _cookiecutter_create(config_dir)),
             anchor=_COOKIECUTTER_LABEL,
             goal="<= 1.3",
             runs=plan.create_runs,
@@ -108,14 +113,18 @@ def _pip_version() -> Command:
     return Command(_PIP_LABEL, (sys.executable, "-m", "pip", "--version"))
 
 
-def _cookiecutter_create() -> Command:
+def _cookiecutter_create(config_dir: Path) -> Command:
+    """The cookiecutter CLI, with a config that keeps its replay files out of ``~``."""
+    config = config_dir / "cookiecutter.yaml"
+    config.write_text(f'replay_dir: "{config_dir / "replay"}"\n', encoding="utf-8")
     context = extra_context(read_spec(TEMPLATE_DIR), name=PLUGIN_NAME, features=FEATURES)
     try:
         program: tuple[str, ...] = (_executable("cookiecutter"),)
     except BenchError:
         program = (sys.executable, "-m", "cookiecutter")
     answers = tuple(f"{key}={value}" for key, value in context.items())
-    argv = (*program, str(TEMPLATE_DIR), "--no-input", "--output-dir", SCRATCH, *answers)
+    argv = (*program, str(TEMPLATE_DIR), "--no-input", "--config-file", str(config))
+    argv = (*argv, "--output-dir", SCRATCH, *answers)
     return Command(_COOKIECUTTER_LABEL, argv)
 
 
