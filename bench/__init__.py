@@ -2,7 +2,7 @@
 
 Run a suite with ``python -m bench <suite> [--quick] --json PATH``. Each suite is a
 module in this package (``bench/cli.py`` is the suite ``cli``) whose ``run`` function
-returns :class:`~bench._metric.Metric` objects; the runner writes them as JSON and
+returns `bench._metric.Metric` objects; the runner writes them as JSON and
 prints a table. Ratios, not absolute times, are the figures to compare across
 machines: subject and anchor run interleaved, so drift hits both alike.
 """

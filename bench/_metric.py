@@ -80,7 +80,7 @@ class Metric:
 
     @classmethod
     def measured(cls, name: str, comparison: Comparison, *, unit: str = "ms", goal: str) -> Metric:
-        """The metric for a finished :class:`~bench._harness.Comparison`."""
+        """The metric for a finished `bench._harness.Comparison`."""
         return cls(
             name=name,
             unit=unit,

@@ -61,7 +61,7 @@ class CreatedPlugin:
         path: The project directory (holding ``pyproject.toml``).
         name: The plugin's name, also its distribution name.
         package: The import name of its package.
-        features: The features included, in :data:`FEATURES` order.
+        features: The features included, in `FEATURES` order.
     """
 
     path: Path
@@ -94,7 +94,7 @@ def create_plugin(
     Args:
         name: The plugin's name (``my-plugin``); None asks for it (not with ``no_input``).
         output_dir: The directory to create the project in; created when missing.
-        features: What to include beyond the base plugin, from :data:`FEATURES`;
+        features: What to include beyond the base plugin, from `FEATURES`;
             each item may list several, comma separated. None asks for each (or, with
             ``no_input``, includes none).
         author: The author's name for ``pyproject.toml``; None asks (or leaves it out).
