@@ -28,7 +28,6 @@ __all__ = [
     "Permission",
     "PermissionSet",
     "PermissionSyntaxError",
-    "is_topic",
     "is_topic_pattern",
     "topic_matches",
 ]
@@ -45,7 +44,6 @@ SCOPED_PERMISSIONS: dict[str, str] = {
 }
 
 _SEGMENT = r"[a-z0-9_][a-z0-9_-]*"
-_TOPIC = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})*$")
 _TOPIC_PATTERN = re.compile(rf"^({_SEGMENT}|\*)(\.({_SEGMENT}|\*))*(\.\*\*)?$|^\*\*$")
 _PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -160,11 +158,6 @@ def _target_is_valid(capability: str, target: str) -> bool:
     if capability == "plugins:call":
         return bool(_PLUGIN_NAME.match(target))
     return bool(_HOST_PATTERN.match(target))
-
-
-def is_topic(text: str) -> bool:
-    """Whether ``text`` is a concrete topic name (no wildcards)."""
-    return bool(_TOPIC.match(text))
 
 
 def is_topic_pattern(text: str) -> bool:
