@@ -8,6 +8,17 @@ import pytest
 from pluginctl.validation import validate_project
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
+MANIFEST = "good_plugin/plugin.toml"
+
+
+def edited_good(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the good fixture with ``old`` replaced by ``new`` in ``file``."""
+    copy = shutil.copytree(FIXTURES / "good", tmp_path / "good")
+    target = copy / file
+    text = target.read_text()
+    assert old in text
+    target.write_text(text.replace(old, new))
+    return copy
 
 
 def test_a_good_plugin_passes() -> None:
@@ -59,9 +70,7 @@ def test_a_plugin_that_hangs_on_import_is_cut_off() -> None:
 
 
 def test_manifest_problems_stop_the_import_but_not_the_report(tmp_path: Path) -> None:
-    copy = shutil.copytree(FIXTURES / "good", tmp_path / "good")
-    manifest = copy / "good_plugin" / "plugin.toml"
-    manifest.write_text(manifest.read_text().replace("memory_mb", "memry_mb"))
+    copy = edited_good(tmp_path, MANIFEST, "memory_mb", "memry_mb")
     report = validate_project(copy, scan=False)
     assert [(p.key, p.hint) for p in report.errors] == [
         ("limits.memry_mb", "did you mean 'memory_mb'?")
@@ -70,18 +79,14 @@ def test_manifest_problems_stop_the_import_but_not_the_report(tmp_path: Path) ->
 
 
 def test_host_range_that_excludes_this_version(tmp_path: Path) -> None:
-    copy = shutil.copytree(FIXTURES / "good", tmp_path / "good")
-    manifest = copy / "good_plugin" / "plugin.toml"
-    manifest.write_text(manifest.read_text().replace('host = ">=0.1,<1"', 'host = ">=5"'))
+    copy = edited_good(tmp_path, MANIFEST, 'host = ">=0.1,<1"', 'host = ">=5"')
     [problem] = validate_project(copy, scan=False).errors
     assert problem.key == "host"
     assert "excludes this pluginctl" in problem.message
 
 
 def test_missing_host_range_is_a_warning(tmp_path: Path) -> None:
-    copy = shutil.copytree(FIXTURES / "good", tmp_path / "good")
-    manifest = copy / "good_plugin" / "plugin.toml"
-    manifest.write_text(manifest.read_text().replace('host = ">=0.1,<1"\n', ""))
+    copy = edited_good(tmp_path, MANIFEST, 'host = ">=0.1,<1"\n', "")
     report = validate_project(copy, scan=False)
     assert report.passed()
     assert not report.passed(strict=True)
@@ -89,9 +94,7 @@ def test_missing_host_range_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_names_must_agree(tmp_path: Path) -> None:
-    copy = shutil.copytree(FIXTURES / "good", tmp_path / "good")
-    pyproject = copy / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('name = "good-plugin"', 'name = "other"'))
+    copy = edited_good(tmp_path, "pyproject.toml", 'name = "good-plugin"', 'name = "other"')
     [problem] = validate_project(copy, scan=False).errors
     assert problem.key == "project.name"
     assert problem.hint == 'set name = "good-plugin" in [project]'
