@@ -15,14 +15,22 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "CallTimeout",
+    "ConfigError",
     "ManifestError",
+    "PermissionDenied",
     "PluginDefinitionError",
     "PluginctlError",
     "Problem",
     "ProjectError",
+    "ProtocolViolation",
+    "RateLimited",
+    "RemoteError",
+    "ResolutionError",
     "RuntimeFault",
     "ScaffoldError",
     "UserError",
+    "WorkerCrashed",
 ]
 
 
@@ -115,3 +123,74 @@ class ProjectError(UserError):
 
 class ScaffoldError(UserError):
     """``pluginctl create`` was asked for something it cannot create."""
+
+
+class ConfigError(_ProblemsError):
+    """A host config (``pluginctl.toml``) or a plugin's settings break their schema."""
+
+    subject = "the configuration"
+
+
+class ResolutionError(UserError):
+    """The plugins to run cannot be started together: missing, out of range, or a cycle."""
+
+
+class PermissionDenied(UserError):
+    """A plugin called the host API without the permission for it.
+
+    Attributes:
+        plugin: The plugin that asked.
+        permission: The permission it would need, e.g. ``events:publish:orders.created``.
+    """
+
+    def __init__(self, plugin: str, permission: str) -> None:
+        super().__init__(
+            f"plugin {plugin!r} lacks the permission {permission!r}",
+            hint=f'add "{permission}" to permissions in its plugin.toml',
+        )
+        self.plugin = plugin
+        self.permission = permission
+
+
+class RateLimited(RuntimeFault):
+    """A plugin went over a rate limit; ``retry_after_s`` says when a token is free again."""
+
+    def __init__(self, plugin: str, capability: str, *, retry_after_s: float) -> None:
+        super().__init__(
+            f"plugin {plugin!r} is over its {capability!r} rate limit",
+            hint=f"retry after {retry_after_s:.3f} s, or raise limits.rate.{capability}",
+        )
+        self.plugin = plugin
+        self.capability = capability
+        self.retry_after_s = retry_after_s
+
+
+class CallTimeout(RuntimeFault):
+    """A call across the process boundary did not finish before its deadline."""
+
+
+class WorkerCrashed(RuntimeFault):
+    """A plugin's worker process ended; ``reason`` says why (exit code, signal, ...)."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(f"the worker of plugin {plugin!r} ended: {reason}")
+        self.plugin = plugin
+        self.reason = reason
+
+
+class ProtocolViolation(RuntimeFault):
+    """A peer sent a frame that breaks the RPC protocol (garbage, oversized, unknown kind)."""
+
+
+class RemoteError(RuntimeFault):
+    """An exception raised on the other side of an RPC call, carried back by name.
+
+    Attributes:
+        type_name: The exception's class name on the other side (``KeyError``).
+        details: Its traceback there, for logs; never sent to HTTP clients.
+    """
+
+    def __init__(self, type_name: str, message: str, *, details: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.details = details

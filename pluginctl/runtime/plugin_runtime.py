@@ -1,0 +1,159 @@
+"""One plugin as the host runs it: its worker, its channel, its state and its services."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from pluginctl.errors import WorkerCrashed
+from pluginctl.runtime.protocol import HttpResponse
+
+if TYPE_CHECKING:
+    import asyncio
+    import logging
+    from pathlib import Path
+
+    from pluginctl.plugin import Registrations
+    from pluginctl.runtime.channel import Channel
+    from pluginctl.runtime.discovery import PluginSource
+    from pluginctl.runtime.policy import Policy
+    from pluginctl.runtime.processes import WorkerProcess
+    from pluginctl.runtime.protocol import HttpRequest
+    from pluginctl.services.kv import KeyValueStore
+
+__all__ = ["PluginRuntime", "PluginState"]
+
+
+class PluginState(enum.StrEnum):
+    """Where a plugin is in its life (DESIGN.md §3)."""
+
+    INSTALLED = "installed"
+    RESOLVED = "resolved"
+    STARTING = "starting"
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+    DISABLED = "disabled"
+    FAILED = "failed"
+
+
+@dataclass(eq=False)
+class PluginRuntime:
+    """The host's record of one plugin; the gateway reaches the plugin through it."""
+
+    source: PluginSource
+    data_dir: Path
+    settings: dict[str, object]
+    policy: Policy
+    kv: KeyValueStore
+    call_timeout_s: float
+    state: PluginState = PluginState.RESOLVED
+    generation: int = 0
+    process: WorkerProcess | None = None
+    channel: Channel | None = None
+    registrations: Registrations | None = None
+    last_error: str | None = None
+    exit_reason: str | None = None
+    started_at: float | None = None
+    requests: int = 0
+    errors: int = 0
+    _output_tasks: list[asyncio.Handle] = field(default_factory=list, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def prefix(self) -> str:
+        routes = self.source.manifest.routes
+        return "" if routes is None else routes.prefix
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        return [] if self.registrations is None else list(self.registrations.routes)
+
+    @property
+    def static_dir(self) -> Path | None:
+        static = self.source.manifest.static
+        return None if static is None else self.source.package_dir / static
+
+    async def handle(self, route_index: int, request: HttpRequest) -> HttpResponse:
+        """Serve one HTTP request with the plugin's route ``route_index``."""
+        self.policy.check("routes", family="calls")
+        result = await self.call("route", route_index, request)
+        return msgspec.convert(result, HttpResponse)
+
+    async def call(self, method: str, *args: object, timeout_s: float | None = None) -> object:
+        """Call the worker; failures count against the plugin."""
+        channel = self.channel
+        if channel is None or not channel.is_open:
+            raise WorkerCrashed(self.name, self.exit_reason or "the worker is not running")
+        self.requests += 1
+        try:
+            return await channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+        except Exception:
+            self.errors += 1
+            raise
+
+    def describe(self) -> dict[str, object]:
+        """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""
+        manifest = self.source.manifest
+        return {
+            "name": self.name,
+            "version": self.source.version,
+            "state": str(self.state),
+            "origin": self.source.origin,
+            "location": self.source.location,
+            "pid": self.process.pid if self.process else None,
+            "permissions": list(manifest.permissions),
+            "routes": [
+                f"{m} /plugins/{self.name}{self.prefix.rstrip('/')}{p}" for m, p in self.routes
+            ],
+            "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else None,
+            "requests": self.requests,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
+
+    def forward_output(self, loop: asyncio.AbstractEventLoop, log: logging.Logger) -> None:
+        """Log the worker's stdout and stderr, line by line, tagged with the plugin."""
+        assert self.process is not None
+        for fd, stream in ((self.process.stdout, "stdout"), (self.process.stderr, "stderr")):
+            os.set_blocking(fd, False)
+            pending = bytearray()
+
+            def on_readable(
+                fd: int = fd, stream: str = stream, pending: bytearray = pending
+            ) -> None:
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    return
+                if not chunk:
+                    loop.remove_reader(fd)
+                    os.close(fd)
+                    if pending:
+                        log.info("%s: %s", stream, pending.decode(errors="replace"))
+                    return
+                pending.extend(chunk)
+                *lines, rest = pending.split(b"\n")
+                pending[:] = rest
+                for line in lines:
+                    log.info("%s: %s", stream, line.decode(errors="replace"))
+
+            loop.add_reader(fd, on_readable)
+
+    def close_output(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop reading the worker's output (the host is stopping)."""
+        if self.process is None:
+            return
+        for fd in (self.process.stdout, self.process.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                loop.remove_reader(fd)
+                os.close(fd)

@@ -1,0 +1,243 @@
+"""A plugin's worker process: load the plugin, then answer the host's calls.
+
+The worker starts from the zygote (a fork) or, where fork is unavailable, as
+``python -m pluginctl.runtime.worker SPEC_JSON FD``. Either way it receives a
+connected socket, says hello, and waits for the host's ``start`` call, which imports
+the plugin, runs ``load_state`` and ``on_activate``, and returns the registrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import os
+import socket
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from pluginctl.errors import UserError
+from pluginctl.http import Request, to_http_response
+from pluginctl.plugin import Plugin
+from pluginctl.runtime.api import HostApi, SyncHostApi
+from pluginctl.runtime.channel import Channel
+from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pluginctl.plugin import Registration
+
+__all__ = ["Event", "Worker", "run_worker"]
+
+
+class Event(msgspec.Struct, frozen=True):
+    """What an event handler receives: the topic, the payload and who published it."""
+
+    topic: str
+    payload: object
+    publisher: str
+
+
+class Worker:
+    """The plugin side of the channel: dispatches the host's calls to the plugin."""
+
+    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop) -> None:
+        self.spec = spec
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self.channel: Channel | None = None
+        self.plugin: Plugin | None = None
+        self.api: HostApi | None = None
+        self._sync_api: SyncHostApi | None = None
+        self._actions = self._build_actions()
+
+    def attach(self, channel: Channel) -> None:
+        self.channel = channel
+        self.api = HostApi(
+            self.spec.plugin,
+            call=self._call_host,
+            notify=self._notify_host,
+            config=self.spec.config,
+        )
+        self._sync_api = SyncHostApi(self.api, self._loop)
+
+    def _call_host(self, method: str, *args: object) -> asyncio.Future[object]:
+        assert self.channel is not None
+        return self.channel.call(method, *args)  # type: ignore[return-value]  # a Future
+
+    def _notify_host(self, method: str, *args: object) -> None:
+        assert self.channel is not None
+        if threading.get_ident() == self._loop_thread:
+            self.channel.notify(method, *args)
+        else:
+            self._loop.call_soon_threadsafe(self.channel.notify, method, *args)
+
+    # -- requests from the host ---------------------------------------------------
+
+    def handle(self, method: str, args: list[object]) -> object:
+        """Dispatch one request from the host."""
+        action = self._actions.get(method)
+        if action is None:
+            raise LookupError(f"the worker has no method {method!r}")
+        return action(args)
+
+    def _build_actions(self) -> dict[str, Callable[[list[object]], object]]:
+        return {
+            "route": self._route,
+            "event": self._event,
+            "export": self._export,
+            "hook": lambda args: self._hook(str(args[0]), args[1:]),
+            "panel": lambda args: self._run(
+                self._plugin_item("panel", str(args[0])), api_last=True
+            ),
+            "start": lambda _: self._start(),
+            "stop": lambda _: self._stop(),
+        }
+
+    def _event(self, args: list[object]) -> object:
+        topic, publisher, payload = args
+        event = Event(str(topic), payload, str(publisher))
+        return self._run(self._plugin_item("event", str(topic)), event, api_last=True)
+
+    def _export(self, args: list[object]) -> object:
+        name, call_args, call_kwargs = args
+        if not isinstance(call_args, list) or not isinstance(call_kwargs, dict):
+            raise TypeError("export calls carry a list of arguments and a dict of keywords")
+        item = self._plugin_item("export", str(name))
+        return self._invoke(item.handler, *call_args, api_kw=True, **call_kwargs)
+
+    def _route(self, args: list[object]) -> object:
+        index, wire = args
+        plugin = self._loaded()
+        route = plugin.routes[int(index)]  # type: ignore[call-overload]  # checked by msgspec below
+        request = Request(msgspec.convert(wire, HttpRequest))
+        result = self._invoke(route.handler, request, api_pos=True)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            return _then(result, to_http_response)
+        return to_http_response(result)
+
+    def _hook(self, name: str, extra: list[object]) -> object:
+        hook = self._loaded().hooks.get(name)
+        if hook is None:
+            return None
+        return self._invoke(hook.handler, *extra, api_pos=True)
+
+    def _start(self) -> object:
+        plugin = self._import()
+        hook = plugin.hooks.get("on_activate")
+        registrations = msgspec.to_builtins(plugin.registrations())
+        if hook is None:
+            return registrations
+        return _then(self._invoke(hook.handler, api_pos=True), lambda _: registrations)
+
+    def _stop(self) -> object:
+        if self.plugin is None or "on_deactivate" not in self.plugin.hooks:
+            return None
+        return self._invoke(self.plugin.hooks["on_deactivate"].handler, api_pos=True)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _import(self) -> Plugin:
+        if self.spec.import_root and self.spec.import_root not in sys.path:
+            sys.path.insert(0, self.spec.import_root)
+        module_name, _, attribute = self.spec.entry_point.partition(":")
+        module = importlib.import_module(module_name)
+        plugin = getattr(module, attribute, None)
+        if not isinstance(plugin, Plugin):
+            raise UserError(
+                f"{self.spec.entry_point} is {type(plugin).__name__}, not a pluginctl.Plugin",
+                hint=f"define  {attribute} = Plugin()  in {module_name}",
+            )
+        self.plugin = plugin
+        return plugin
+
+    def _loaded(self) -> Plugin:
+        if self.plugin is None:
+            raise UserError("the plugin is not started", hint="the host calls start first")
+        return self.plugin
+
+    def _plugin_item(self, kind: str, key: str) -> Registration:
+        plugin = self._loaded()
+        if kind == "export":
+            found = plugin.exports.get(key)
+        elif kind == "panel":
+            found = plugin.panels.get(key)
+        else:
+            from pluginctl.permissions import topic_matches
+
+            found = next((e for e in plugin.events if topic_matches(e.key, key)), None)
+        if found is None:
+            raise LookupError(f"{self.spec.plugin} has no {kind} {key!r}")
+        return found
+
+    def _run(self, item: Registration, *args: object, api_last: bool) -> object:
+        return self._invoke(item.handler, *args, api_pos=api_last)
+
+    def _invoke(
+        self,
+        handler: Callable[..., object],
+        *args: object,
+        api_pos: bool = False,
+        api_kw: bool = False,
+        **kwargs: object,
+    ) -> object:
+        """Call a handler: async ones on the loop, sync ones in a thread with the blocking api."""
+        if asyncio.iscoroutinefunction(handler):
+            if api_pos:
+                return handler(*args, self.api, **kwargs)
+            return handler(*args, **kwargs, **({"api": self.api} if api_kw else {}))
+        api = self._sync_api
+        if api_pos:
+            call = functools.partial(handler, *args, api, **kwargs)
+        else:
+            call = functools.partial(handler, *args, **kwargs, **({"api": api} if api_kw else {}))
+        return self._loop.run_in_executor(None, call)
+
+
+async def _then(awaitable: object, transform: Callable[[object], object]) -> object:
+    value = await awaitable  # type: ignore[misc]  # a coroutine or future
+    return transform(value)
+
+
+async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
+    """Serve the host on ``sock`` until the host closes it."""
+    loop = asyncio.get_running_loop()
+    worker = Worker(spec, loop)
+    _, channel = await loop.create_unix_connection(
+        lambda: Channel(
+            spec.plugin,
+            role="worker",
+            handler=worker.handle,
+            max_frame_bytes=spec.max_frame_bytes,
+        ),
+        sock=sock,
+    )
+    worker.attach(channel)
+    await channel.closed()
+
+
+def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
+    """The worker's main: serve until the host hangs up, then exit without cleanup."""
+    try:
+        asyncio.run(serve(sock, spec))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m pluginctl.runtime.worker SPEC_JSON FD``: the spawn fallback."""
+    from pluginctl.runtime.prctl import die_with_parent
+
+    spec = msgspec.json.decode(argv[0], type=WorkerSpec)
+    die_with_parent(int(argv[2]) if len(argv) > 2 else os.getppid())
+    run_worker(socket.socket(fileno=int(argv[1])), spec)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
