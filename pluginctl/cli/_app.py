@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from pluginctl._version import __version__
-from pluginctl.cli import create, run_tests, validate
+from pluginctl.cli import create, run, run_tests, validate
 
 __all__ = ["app"]
 
@@ -57,5 +57,6 @@ def _root(
 
 app.command("create")(create.create)
 app.command("validate")(validate.validate)
+app.command("run")(run.run)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

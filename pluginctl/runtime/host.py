@@ -335,6 +335,7 @@ class Host:
             )
         if runtime.registrations is None or export not in runtime.registrations.exports:
             raise UserError(f"plugin {target!r} has no export {export!r}")
+        runtime.policy.limit("calls")
         return await runtime.call("export", export, args, kwargs)
 
     async def _deliver_event(

@@ -85,7 +85,7 @@ class PluginRuntime:
 
     async def handle(self, route_index: int, request: HttpRequest) -> HttpResponse:
         """Serve one HTTP request with the plugin's route ``route_index``."""
-        self.policy.check("routes", family="calls")
+        self.policy.limit("calls")
         result = await self.call("route", route_index, request)
         return msgspec.convert(result, HttpResponse)
 

@@ -115,7 +115,11 @@ class Zygote:
             str(os.getpid()),
         ]
         self._process = subprocess.Popen(
-            command, pass_fds=(control_zygote.fileno(), events_zygote.fileno()), env=_pythonpath()
+            command,
+            pass_fds=(control_zygote.fileno(), events_zygote.fileno()),
+            env=_pythonpath(),
+            stdin=subprocess.DEVNULL,
+            process_group=0,  # a terminal's Ctrl-C goes to the host, which stops workers in order
         )
         control_zygote.close()
         events_zygote.close()
@@ -226,6 +230,7 @@ async def spawn_worker(spec: WorkerSpec) -> WorkerProcess:
         stdout=out_w,
         stderr=err_w,
         env=_pythonpath(),
+        process_group=0,
     )
     worker_end.close()
     os.close(out_w)

@@ -144,6 +144,7 @@ def main(argv: list[str]) -> None:
     from pluginctl.runtime.prctl import die_with_parent
 
     control_fd, events_fd, host_pid = (int(arg) for arg in argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when workers stop
     die_with_parent(host_pid)
     _preload()
     gc.collect()

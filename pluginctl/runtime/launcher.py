@@ -1,0 +1,168 @@
+"""From a host config to a running host: discover, resolve, start, serve HTTP, stop.
+
+`plan_host` does everything that can fail before a process starts (finding plugins,
+reading manifests, resolving versions and dependencies). `run_host` then starts the
+workers, serves the gateway with uvicorn until asked to stop, and stops everything
+in reverse order. Neither prints: `run_host` reports through its ``on_ready``
+callback and the host's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from pluginctl.errors import UserError
+from pluginctl.runtime.discovery import DiscoveryProblem, PluginSource, discover
+from pluginctl.runtime.host import Host, HostOptions
+from pluginctl.runtime.resolution import resolve
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
+
+    from pluginctl.runtime.host_config import HostConfig
+
+__all__ = ["HostPlan", "RunningHost", "host_options", "plan_host", "run_host"]
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    """What a host will run: the plugins in start order, and the ones that could not load."""
+
+    config: HostConfig
+    order: list[PluginSource]
+    broken: list[DiscoveryProblem] = field(default_factory=list)
+    disabled: list[PluginSource] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningHost:
+    """A host that is serving: the host itself and the URL of its gateway."""
+
+    host: Host
+    url: str
+
+
+def plan_host(config: HostConfig, *, sources: Sequence[Path] = ()) -> HostPlan:
+    """Find and resolve the plugins ``config`` (plus ``sources``) asks for.
+
+    Raises:
+        ResolutionError: a dependency is missing, out of range, or in a cycle.
+        ProjectError, ManifestError: a source directory is not a valid plugin.
+    """
+    report = discover(sources=[*config.plugins, *sources], include_installed=config.installed)
+    enabled = [p.name for p in report.plugins if config.is_enabled(p.name)]
+    order = resolve(report.plugins, enabled=enabled, broken=[p.name for p in report.problems])
+    disabled = [p for p in report.plugins if not config.is_enabled(p.name)]
+    return HostPlan(config, order, list(report.problems), disabled)
+
+
+def host_options(config: HostConfig) -> HostOptions:
+    """The host's options from its config file."""
+    defaults = config.defaults
+    return HostOptions(
+        data_dir=config.data_dir,
+        call_timeout_s=defaults.call_timeout_s
+        if "call_timeout_s" in _set_fields(defaults)
+        else None,
+        start_method=defaults.start_method,
+        max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
+        default_rates=defaults.rate,
+        settings={name: config.config_for(name) for name in config.plugin},
+        settings_source=str(config.path or "pluginctl.toml"),
+    )
+
+
+def _set_fields(struct: object) -> set[str]:
+    import msgspec
+
+    return set(msgspec.to_builtins(struct).keys())  # omit_defaults structs list only set fields
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Raises:
+        UserError: when the address is in use or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="pick another port with --port (0 picks a free one) or stop what uses it",
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def run_host(
+    plan: HostPlan,
+    *,
+    bind_host: str,
+    port: int,
+    on_ready: Callable[[RunningHost], None] = lambda _: None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop."""
+    from pluginctl.web.gateway import build_app
+
+    sock = bind(bind_host, port)
+    host = Host(plan.order, host_options(plan.config))
+    stop = stop or asyncio.Event()
+    try:
+        await host.start()
+        server = _QuietServer(
+            uvicorn.Config(build_app(host), log_level="warning", lifespan="off", access_log=False)
+        )
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        name, bound_port = sock.getsockname()[:2]
+        shown = f"[{name}]" if ":" in name else name
+        on_ready(RunningHost(host, f"http://{shown}:{bound_port}"))
+        with _stop_on_signals(stop):
+            waiter = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([serving, waiter], return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await serving
+        waiter.cancel()
+    finally:
+        await host.stop()
+        sock.close()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling: the host owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    installed = []
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
