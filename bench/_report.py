@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from bench._metric import Metric
@@ -44,7 +44,7 @@ class Report:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
     def table(self) -> str:
-        """The report as an aligned text table, errors listed below it.
+        """The report as an aligned text table, extra figures and errors listed below it.
 
         Example:
             >>> from bench._metric import Goal, Metric
@@ -71,22 +71,44 @@ class Report:
             for row in rows
         ]
         header = f"suite {self.suite} on {self.machine}"
+        extras = [
+            f"{metric.name}: {_extra(metric.extra)}" for metric in self.metrics if metric.extra
+        ]
         errors = [f"error: {metric.name}: {metric.error}" for metric in self.failed]
-        return "\n".join([header, *lines, *errors])
+        return "\n".join([header, *lines, *extras, *errors])
 
 
 def _row(metric: Metric) -> tuple[str, ...]:
     ratio = metric.ratio
+    if metric.error:
+        met = "error"
+    elif metric.goal is None:
+        met = "-"
+    else:
+        met = "yes" if metric.met else "no"
     return (
         metric.name,
         str(metric.runs),
         _amount(metric.value, metric.unit),
         _amount(metric.p95, metric.unit),
-        metric.anchor,
+        metric.anchor or "-",
         _amount(metric.anchor_value, metric.unit),
         "-" if ratio is None else f"{ratio:.2f}",
-        str(metric.goal),
-        "yes" if metric.met else ("error" if metric.error else "no"),
+        "-" if metric.goal is None else str(metric.goal),
+        met,
+    )
+
+
+def _extra(extra: Mapping[str, float | int | str]) -> str:
+    """``ping_p50_us=41.2, plugins=20``.
+
+    Example:
+        >>> _extra({"ping_p50_us": 41.234, "plugins": 20})
+        'ping_p50_us=41.23, plugins=20'
+    """
+    return ", ".join(
+        f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in extra.items()
     )
 
 

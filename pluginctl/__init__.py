@@ -21,31 +21,44 @@ from pluginctl._version import __version__
 
 if TYPE_CHECKING:
     from pluginctl.errors import (
+        CallTimeout,
         ManifestError,
+        PermissionDenied,
         PluginctlError,
         PluginDefinitionError,
         Problem,
         ProjectError,
+        RateLimited,
+        RemoteError,
         RuntimeFault,
         ScaffoldError,
         UserError,
+        WorkerCrashed,
     )
+    from pluginctl.http import Request, Response
     from pluginctl.manifest import Manifest
     from pluginctl.plugin import Plugin, Registration, Registrations
 
 __all__ = [
+    "CallTimeout",
     "Manifest",
     "ManifestError",
+    "PermissionDenied",
     "Plugin",
     "PluginDefinitionError",
     "PluginctlError",
     "Problem",
     "ProjectError",
+    "RateLimited",
     "Registration",
     "Registrations",
+    "RemoteError",
+    "Request",
+    "Response",
     "RuntimeFault",
     "ScaffoldError",
     "UserError",
+    "WorkerCrashed",
     "__version__",
 ]
 
@@ -55,6 +68,8 @@ _HOMES = {
     "Plugin": "pluginctl.plugin",
     "Registration": "pluginctl.plugin",
     "Registrations": "pluginctl.plugin",
+    "Request": "pluginctl.http",
+    "Response": "pluginctl.http",
 }
 
 

@@ -7,18 +7,25 @@ import pluginctl
 
 def test_the_public_names_are_pinned() -> None:
     assert sorted(pluginctl.__all__) == [
+        "CallTimeout",
         "Manifest",
         "ManifestError",
+        "PermissionDenied",
         "Plugin",
         "PluginDefinitionError",
         "PluginctlError",
         "Problem",
         "ProjectError",
+        "RateLimited",
         "Registration",
         "Registrations",
+        "RemoteError",
+        "Request",
+        "Response",
         "RuntimeFault",
         "ScaffoldError",
         "UserError",
+        "WorkerCrashed",
         "__version__",
     ]
 

@@ -53,7 +53,8 @@ class HostOptions:
 
     Attributes:
         data_dir: Where plugin data, the key-value stores and the audit log live.
-        call_timeout_s: The deadline of a call into a plugin when its manifest sets none.
+        call_timeout_s: The deadline of every call into a plugin; None keeps each
+            plugin's own ``limits.call_timeout_s``.
         start_timeout_s: How long a plugin may take to import and activate.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
         max_frame_bytes: The largest RPC frame accepted from a worker.

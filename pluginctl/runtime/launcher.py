@@ -69,21 +69,13 @@ def host_options(config: HostConfig) -> HostOptions:
     defaults = config.defaults
     return HostOptions(
         data_dir=config.data_dir,
-        call_timeout_s=defaults.call_timeout_s
-        if "call_timeout_s" in _set_fields(defaults)
-        else None,
+        call_timeout_s=defaults.call_timeout_s,
         start_method=defaults.start_method,
         max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
         default_rates=defaults.rate,
         settings={name: config.config_for(name) for name in config.plugin},
         settings_source=str(config.path or "pluginctl.toml"),
     )
-
-
-def _set_fields(struct: object) -> set[str]:
-    import msgspec
-
-    return set(msgspec.to_builtins(struct).keys())  # omit_defaults structs list only set fields
 
 
 def bind(host: str, port: int) -> socket.socket:

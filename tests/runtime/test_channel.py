@@ -1,0 +1,172 @@
+"""Channels: calls both ways, many in flight, deadlines, typed errors, a hostile peer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+import msgspec
+import pytest
+
+from pluginctl.errors import (
+    CallTimeout,
+    PermissionDenied,
+    ProtocolViolation,
+    RateLimited,
+    RemoteError,
+)
+from pluginctl.runtime.channel import Channel, ChannelClosed
+from pluginctl.runtime.protocol import Hello, Ping, encode
+
+Handler = Callable[[str, list[object]], object]
+
+
+async def pair(
+    left: Handler | None = None, right: Handler | None = None
+) -> tuple[Channel, Channel]:
+    loop = asyncio.get_running_loop()
+    a, b = socket.socketpair()
+    _, host = await loop.create_unix_connection(
+        lambda: Channel("worker", role="host", handler=left),
+        sock=a,
+    )
+    _, worker = await loop.create_unix_connection(
+        lambda: Channel("host", role="worker", handler=right), sock=b
+    )
+    await host.ready()
+    await worker.ready()
+    return host, worker
+
+
+def framed(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_calls_go_both_ways_with_many_in_flight() -> None:
+    async def slow_echo(value: object) -> object:
+        await asyncio.sleep(0.01)
+        return value
+
+    def worker_side(method: str, args: list[object]) -> object:
+        return slow_echo(args[0]) if method == "slow" else args[0]
+
+    async def scenario() -> None:
+        host, worker = await pair(lambda method, args: f"host saw {method}", worker_side)
+        results = await asyncio.gather(*(host.call("slow", i) for i in range(200)))
+        assert results == list(range(200))
+        assert await worker.call("kv.get", "k") == "host saw kv.get"
+        assert await host.call("echo", {"nested": [1, b"bytes"]}) == {"nested": [1, b"bytes"]}
+        assert await host.ping(timeout_s=1) >= 0
+        host.close()
+
+    run(scenario)
+
+
+def test_errors_keep_their_type_across_the_boundary() -> None:
+    def worker_side(method: str, args: list[object]) -> object:
+        if method == "deny":
+            raise PermissionDenied("shop", "kv")
+        if method == "limit":
+            raise RateLimited("shop", "kv", retry_after_s=0.25)
+        raise KeyError("missing")
+
+    async def scenario() -> None:
+        host, _ = await pair(None, worker_side)
+        with pytest.raises(PermissionDenied) as denied:
+            await host.call("deny")
+        assert (denied.value.plugin, denied.value.permission) == ("shop", "kv")
+        assert denied.value.hint == 'add "kv" to permissions in its plugin.toml'
+        with pytest.raises(RateLimited) as limited:
+            await host.call("limit")
+        assert limited.value.retry_after_s == 0.25
+        with pytest.raises(RemoteError) as remote:
+            await host.call("other")
+        assert remote.value.type_name == "KeyError"
+        assert "test_channel.py" in remote.value.details
+        host.close()
+
+    run(scenario)
+
+
+def test_a_deadline_cancels_the_call_on_both_sides() -> None:
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def scenario() -> None:
+        host, _ = await pair(None, lambda method, args: forever())
+        with pytest.raises(CallTimeout, match=r"did not answer forever within 0\.05 s"):
+            await host.call("forever", timeout_s=0.05)
+        await asyncio.wait_for(cancelled.wait(), 2)
+        host.close()
+
+    run(scenario)
+
+
+def test_closing_fails_every_pending_call() -> None:
+    async def scenario() -> None:
+        host, worker = await pair(None, lambda method, args: asyncio.sleep(60))
+        pending = [asyncio.ensure_future(host.call("wait")) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        worker.close()
+        for call in pending:
+            with pytest.raises(ChannelClosed):
+                await call
+        assert await host.closed() is None
+        with pytest.raises(ChannelClosed):
+            await host.call("after")
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"\x00\x00\x00\x03abc", "malformed frame"),
+        (struct.pack(">I", 2**30), "over the"),
+        (encode(Hello(99, 1, "worker")), "speaks protocol 99"),
+        (framed(msgspec.msgpack.encode(["ping", "one"])), "malformed frame"),
+        (framed(msgspec.msgpack.encode({"k": "hello"})), "malformed frame"),
+    ],
+)
+def test_a_hostile_peer_is_dropped_with_the_reason(raw: bytes, fragment: str) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        reasons: list[BaseException | None] = []
+        _, host = await loop.create_unix_connection(
+            lambda: Channel("evil", role="host", on_close=reasons.append, max_frame_bytes=1024),
+            sock=a,
+        )
+        b.sendall(raw)
+        reason = await asyncio.wait_for(host.closed(), 2)
+        assert isinstance(reason, ProtocolViolation)
+        assert fragment in str(reason)
+        assert reasons == [reason]
+        b.close()
+
+    run(scenario)
+
+
+def test_requests_before_hello_are_refused() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        _, host = await loop.create_unix_connection(lambda: Channel("early", role="host"), sock=a)
+        b.sendall(encode(Ping(3)))
+        reason = await asyncio.wait_for(host.closed(), 2)
+        assert "spoke before its hello" in str(reason)
+        b.close()
+
+    run(scenario)
