@@ -129,7 +129,16 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["create", "--help"], ["validate", "--help"], ["test", "--help"]]
+    "args",
+    [
+        ["--help"],
+        ["create", "--help"],
+        ["validate", "--help"],
+        ["test", "--help"],
+        ["run", "--help"],
+        ["list", "--help"],
+        ["info", "--help"],
+    ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     code = (
