@@ -96,7 +96,7 @@ class Host:
             await self._zygote.start()
         for source in self._order:
             runtime = self._prepare(source)
-            if runtime is not None:
+            if runtime.state is not PluginState.FAILED:
                 await self._start_plugin(runtime)
 
     async def stop(self, *, grace_s: float = 2.0) -> None:
@@ -110,9 +110,10 @@ class Host:
             runtime.kv.close()
         self.audit.close()
 
-    def _prepare(self, source: PluginSource) -> PluginRuntime | None:
+    def _prepare(self, source: PluginSource) -> PluginRuntime:
         manifest = source.manifest
         data_dir = self.options.data_dir / "plugins" / source.name
+        invalid: ConfigError | None = None
         try:
             settings = resolve_settings(
                 manifest,
@@ -120,9 +121,7 @@ class Host:
                 source=self.options.settings_source,
             )
         except ConfigError as exc:
-            self.audit.record("config.invalid", plugin=source.name, error=str(exc))
-            logger.error("plugin %s not started: %s", source.name, exc)
-            return None
+            invalid, settings = exc, {}
         runtime = PluginRuntime(
             source=source,
             data_dir=data_dir,
@@ -138,6 +137,11 @@ class Host:
             call_timeout_s=self.options.call_timeout_s or manifest.limits.call_timeout_s,
         )
         self._plugins[source.name] = runtime
+        if invalid is not None:
+            self.audit.record(
+                "config.invalid", plugin=source.name, error=str(invalid), hint=invalid.hint
+            )
+            self._fail(runtime, f"{invalid}" + (f"\nhint: {invalid.hint}" if invalid.hint else ""))
         return runtime
 
     async def _start_plugin(self, runtime: PluginRuntime) -> None:

@@ -1,7 +1,7 @@
 """``api.config``: a plugin's effective settings, checked against its manifest.
 
 A plugin declares typed settings in the ``[config]`` table of its ``plugin.toml``; the
-operator sets values for them in the host config, under ``[plugins.<name>.config]``.
+operator sets values for them in the host config, under ``[plugin.<name>.config]``.
 `resolve_settings` overlays the operator's values on the manifest's defaults and
 reports every problem at once, each located by its key path in the host config.
 `redacted` hides secret values before settings are shown or logged.
@@ -56,7 +56,7 @@ def resolve_settings(
 
     Args:
         manifest: The plugin's manifest, whose ``[config]`` table is the schema.
-        given: The operator's values, from ``[plugins.<name>.config]`` in the host config.
+        given: The operator's values, from ``[plugin.<name>.config]`` in the host config.
         source: The host config file, named in every problem.
 
     Raises:
@@ -64,7 +64,7 @@ def resolve_settings(
             wrong types, values outside the choices or min/max, missing required ones.
             Secret values are never repeated in the messages.
     """
-    base = f"plugins.{manifest.name}.config"
+    base = f"plugin.{manifest.name}.config"
     problems = [
         *_unknown_settings(manifest, given, base=base, source=source),
         *(

@@ -211,3 +211,50 @@ def test_calls_after_stop_say_the_worker_is_gone(tmp_path: Path) -> None:
             await bad.call("export", "echo", [1], {})
 
     asyncio.run(scenario())
+
+
+def test_output_and_logs_are_forwarded_with_the_plugin_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        settings = {"chatty": {"word": "bonjour"}}
+        async with running_host(FIXTURES / "chatty", data_dir=tmp_path, settings=settings) as (
+            host,
+            _,
+        ):
+            chatty = host.endpoint("chatty")
+            assert chatty is not None
+            assert await chatty.call("export", "speak", [], {}) == "bonjour"
+            await wait_for(lambda: len(lines()) >= 4)
+
+    def lines() -> list[tuple[str, str]]:
+        return [
+            (r.name, r.getMessage()) for r in caplog.records if r.name == "pluginctl.plugin.chatty"
+        ]
+
+    caplog.set_level("DEBUG", logger="pluginctl.plugin")
+    asyncio.run(scenario())
+    messages = [message for _, message in lines()]
+    assert "stdout: printed bonjour" in messages
+    assert "stderr: to stderr" in messages
+    assert "stdout: raw bytes from C level" in messages
+    assert any(m.startswith("structured") and "'order': 7" in m for m in messages)
+
+
+def test_invalid_operator_settings_keep_the_plugin_from_starting(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = {"chatty": {"wrod": "x"}}
+        async with running_host(FIXTURES / "chatty", data_dir=tmp_path, settings=settings) as (
+            host,
+            _,
+        ):
+            chatty = host.endpoint("chatty")
+            assert chatty is not None
+            assert chatty.state is PluginState.FAILED
+            assert chatty.last_error is not None
+            assert "plugin.chatty.config.wrod" in chatty.last_error
+            assert chatty.process is None
+
+    asyncio.run(scenario())
+    [record] = [r for r in audit(tmp_path) if r["event"] == "config.invalid"]
+    assert record["hint"] == "did you mean 'word'?"

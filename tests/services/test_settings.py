@@ -7,7 +7,7 @@ from pluginctl.manifest import Manifest
 from pluginctl.services.settings import REDACTED, redacted, resolve_settings
 
 SOURCE = "/etc/app/pluginctl.toml"
-BASE = "plugins.greeter.config"
+BASE = "plugin.greeter.config"
 
 MANIFEST = Manifest.from_text(
     """
@@ -164,8 +164,8 @@ def test_settings_for_a_plugin_that_has_none() -> None:
     with pytest.raises(ConfigError) as info:
         resolve_settings(manifest, {"x": 1}, source=SOURCE)
     [problem] = info.value.problems
-    assert problem.key == "plugins.bare.config.x"
-    assert problem.hint == "bare has no settings; remove [plugins.bare.config]"
+    assert problem.key == "plugin.bare.config.x"
+    assert problem.hint == "bare has no settings; remove [plugin.bare.config]"
 
 
 def test_secret_values_never_appear_in_problems() -> None:
