@@ -46,7 +46,7 @@ from pluginctl.runtime.protocol import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine, Generator
 
 __all__ = ["Channel", "ChannelClosed"]
 
@@ -90,8 +90,9 @@ class Channel(asyncio.Protocol):
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[object]] = {}
-        self._serving: dict[int, asyncio.Task[object]] = {}
+        self._serving: dict[int, asyncio.Future[object]] = {}
         self._transport: asyncio.Transport | None = None
+        self._batch: list[bytes] | None = None
         self._loop = asyncio.get_running_loop()
         self._peer: asyncio.Future[Hello] = self._loop.create_future()
         self._closed: asyncio.Future[BaseException | None] = self._loop.create_future()
@@ -99,16 +100,21 @@ class Channel(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
         self._send(Hello(PROTOCOL_VERSION, os.getpid(), self._role))
 
     def data_received(self, data: bytes) -> None:
+        self._batch = []  # replies made while reading go out in one write
         try:
             for message in self._decoder.feed(data):
                 self._dispatch(message)
         except ProtocolViolation as exc:
+            self._batch = None
             self._abort(exc)
+            return
+        batch, self._batch = self._batch, None
+        if batch and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(batch))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(exc)
@@ -182,7 +188,9 @@ class Channel(asyncio.Protocol):
     # -- internals ----------------------------------------------------------------
 
     def _send(self, message: Message) -> None:
-        if self._transport is not None and not self._transport.is_closing():
+        if self._batch is not None:
+            self._batch.append(encode(message))
+        elif self._transport is not None and not self._transport.is_closing():
             self._transport.write(encode(message))
 
     def _dispatch(self, message: Message) -> None:
@@ -237,7 +245,18 @@ class Channel(asyncio.Protocol):
         if not asyncio.iscoroutine(result) and not isinstance(result, asyncio.Future):
             self._send(Response(request.id, result))
             return
-        task = asyncio.ensure_future(_with_deadline(result, request.timeout_ms))
+        if asyncio.iscoroutine(result):
+            try:  # run it eagerly: most handlers finish without waiting for anything
+                yielded = result.send(None)
+            except StopIteration as done:
+                self._send(Response(request.id, done.value))
+                return
+            except Exception as exc:  # noqa: BLE001  # the handler's failure is the reply
+                self._send(_error_frame(request.id, exc))
+                return
+            task: asyncio.Future[object] = asyncio.ensure_future(_resume(result, yielded))
+        else:
+            task = result
         self._serving[request.id] = task
         task.add_done_callback(lambda done: self._reply(request.id, done))
 
@@ -296,14 +315,38 @@ class Channel(asyncio.Protocol):
             self._on_close(reason)
 
 
-async def _with_deadline(awaitable: Awaitable[object], timeout_ms: float | None) -> object:
-    if timeout_ms is None:
-        return await awaitable
-    try:
-        async with asyncio.timeout(timeout_ms / 1000.0):
-            return await awaitable
-    except TimeoutError:
-        raise CallTimeout(f"the handler did not finish within {timeout_ms / 1000:g} s") from None
+class _Suspend:
+    """Yield one value to the running task: how `_resume` hands a future back to asyncio."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[object, None, None]:
+        yield self.value
+
+
+async def _resume(coroutine: Coroutine[object, None, object], yielded: object) -> object:
+    """Continue a coroutine that was started eagerly and then waited for ``yielded``.
+
+    Each value the coroutine yields (the future it awaits) goes to the task running this
+    function, exactly as if the task ran the coroutine itself; cancellation and errors
+    are thrown back into it.
+    """
+    while True:
+        try:
+            await _Suspend(yielded)
+        except BaseException as exc:  # noqa: BLE001  # cancellation goes to the coroutine
+            try:
+                yielded = coroutine.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                yielded = coroutine.send(None)
+            except StopIteration as done:
+                return done.value
 
 
 _RUNTIME_DIR = str(Path(__file__).resolve().parent)
