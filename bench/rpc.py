@@ -46,6 +46,7 @@ from bench._workers import (
     write_plugin,
 )
 from pluginctl.runtime.discovery import load_source
+from pluginctl.runtime.loop import run as run_loop
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -137,7 +138,7 @@ _FULL = _Plan(
 
 def run(*, quick: bool) -> list[Metric]:
     """Measure the suite's four metrics; ``quick`` takes few samples."""
-    return asyncio.run(_run(_QUICK if quick else _FULL))
+    return run_loop(_run(_QUICK if quick else _FULL))
 
 
 async def _run(plan: _Plan) -> list[Metric]:

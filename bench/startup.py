@@ -58,6 +58,7 @@ from bench._workers import (
     write_plugin,
 )
 from pluginctl.runtime.discovery import load_source
+from pluginctl.runtime.loop import run as run_loop
 from pluginctl.runtime.plugin_runtime import PluginState
 from pluginctl.web.gateway import build_app
 
@@ -108,7 +109,7 @@ _PASS = Command(PYTHON_PASS, (sys.executable, "-c", "pass"))
 
 def run(*, quick: bool) -> list[Metric]:
     """Measure the suite's five metrics; ``quick`` takes few samples and 20 plugins."""
-    return asyncio.run(_run(_QUICK if quick else _FULL))
+    return run_loop(_run(_QUICK if quick else _FULL))
 
 
 async def _run(plan: _Plan) -> list[Metric]:

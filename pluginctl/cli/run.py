@@ -34,8 +34,6 @@ def run(
     ] = True,
 ) -> None:
     """Run plugins, each in its own worker, behind one HTTP gateway, until Ctrl-C."""
-    import asyncio
-
     from pluginctl.cli._hostconfig import load_host_config
     from pluginctl.runtime.launcher import plan_host, run_host
 
@@ -43,7 +41,9 @@ def run(
     plan = plan_host(settings, sources=plugin or [])
     _show_plan(plan)
     bind_host = host or settings.server.host
-    asyncio.run(
+    from pluginctl.runtime.loop import run as run_loop
+
+    run_loop(
         run_host(
             plan,
             bind_host=bind_host,

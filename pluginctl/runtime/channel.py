@@ -93,6 +93,7 @@ class Channel(asyncio.Protocol):
         self._serving: dict[int, asyncio.Future[object]] = {}
         self._transport: asyncio.Transport | None = None
         self._batch: list[bytes] | None = None
+        self._outbox: list[bytes] | None = None
         self._loop = asyncio.get_running_loop()
         self._peer: asyncio.Future[Hello] = self._loop.create_future()
         self._closed: asyncio.Future[BaseException | None] = self._loop.create_future()
@@ -114,6 +115,9 @@ class Channel(asyncio.Protocol):
             return
         batch, self._batch = self._batch, None
         if batch and self._transport is not None and not self._transport.is_closing():
+            if self._outbox:  # keep frame order: what was queued earlier goes first
+                batch[:0] = self._outbox
+                self._outbox.clear()
             self._transport.write(b"".join(batch))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -181,6 +185,7 @@ class Channel(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the connection; pending calls fail with `ChannelClosed`."""
+        self._flush()
         if self._transport is not None:
             self._transport.close()
         self._finish(None)
@@ -190,8 +195,17 @@ class Channel(asyncio.Protocol):
     def _send(self, message: Message) -> None:
         if self._batch is not None:
             self._batch.append(encode(message))
-        elif self._transport is not None and not self._transport.is_closing():
-            self._transport.write(encode(message))
+            return
+        if self._outbox is None:  # the first frame this turn: flush once the turn ends
+            self._outbox = []
+            self._loop.call_soon(self._flush)
+        self._outbox.append(encode(message))
+
+    def _flush(self) -> None:
+        """Write the frames queued during one event-loop turn in one system call."""
+        outbox, self._outbox = self._outbox, None
+        if outbox and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(outbox))
 
     def _dispatch(self, message: Message) -> None:
         if not self._peer.done():

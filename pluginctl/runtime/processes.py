@@ -230,7 +230,7 @@ async def spawn_worker(spec: WorkerSpec) -> WorkerProcess:
         stdout=out_w,
         stderr=err_w,
         env=_pythonpath(),
-        process_group=0,
+        start_new_session=True,  # Ctrl-C reaches the host only (uvloop has no process_group)
     )
     worker_end.close()
     os.close(out_w)

@@ -223,7 +223,9 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
     """The worker's main: serve until the host hangs up, then exit without cleanup."""
     try:
-        asyncio.run(serve(sock, spec))
+        from pluginctl.runtime.loop import run
+
+        run(serve(sock, spec))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -14,6 +14,7 @@ The zygote is single-threaded and never runs plugin code itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import selectors
@@ -137,6 +138,9 @@ def _preload() -> None:
     import pluginctl.http
     import pluginctl.plugin
     import pluginctl.runtime.worker  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
 
 
 def main(argv: list[str]) -> None:
