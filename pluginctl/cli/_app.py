@@ -52,7 +52,10 @@ def _root(
         from rich.logging import RichHandler
 
         level = logging.DEBUG if verbose > 1 else logging.INFO
-        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler()])
+        from pluginctl.cli._output import err_console
+
+        handler = RichHandler(console=err_console(), show_path=False)
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
 
 
 app.command("create")(create.create)

@@ -39,8 +39,8 @@ def run(
 
     settings = load_host_config(config, data_dir=data_dir, installed=installed)
     plan = plan_host(settings, sources=plugin or [])
-    _show_plan(plan)
     bind_host = host or settings.server.host
+    _show_plan(plan, bind_host=bind_host)
     from pluginctl.runtime.loop import run as run_loop
 
     run_loop(
@@ -56,7 +56,7 @@ def run(
     err_console().print("stopped")
 
 
-def _show_plan(plan: HostPlan) -> None:
+def _show_plan(plan: HostPlan, *, bind_host: str) -> None:
     from rich.markup import escape
 
     from pluginctl.cli._output import err_console
@@ -69,8 +69,25 @@ def _show_plan(plan: HostPlan) -> None:
         )
     for source in plan.disabled:
         err.print(f"[dim]disabled[/] {escape(source.name)}")
-    if plan.config.server.exposed:
-        err.print("[yellow]warning:[/] the gateway listens beyond this machine")
+    for unresolved in plan.unresolved:
+        err.print(f"[bold red]error:[/] {escape(unresolved.message)}")
+        if unresolved.hint:
+            err.print(f"  [bold cyan]hint:[/] {escape(unresolved.hint)}")
+    if not _is_loopback(bind_host):
+        err.print(
+            f"[yellow]warning:[/] the gateway listens on {escape(bind_host)}, beyond this machine"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _show_ready(running: RunningHost) -> None:

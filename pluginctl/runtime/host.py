@@ -245,7 +245,7 @@ class Host:
         runtime.last_error = reason
         self.events.unsubscribe_all(runtime.name)
         self.audit.record("plugin.failed", plugin=runtime.name, reason=reason)
-        logger.error("plugin %s failed: %s", runtime.name, reason)
+        logger.info("plugin %s failed: %s", runtime.name, reason)  # callers report it
 
     def _failed_dependencies(self, runtime: PluginRuntime) -> list[str]:
         names = runtime.source.manifest.dependencies

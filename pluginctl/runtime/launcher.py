@@ -21,7 +21,7 @@ import uvicorn
 from pluginctl.errors import UserError
 from pluginctl.runtime.discovery import DiscoveryProblem, PluginSource, discover
 from pluginctl.runtime.host import Host, HostOptions
-from pluginctl.runtime.resolution import resolve
+from pluginctl.runtime.resolution import ResolutionProblem, plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -34,12 +34,21 @@ __all__ = ["HostPlan", "RunningHost", "host_options", "plan_host", "run_host"]
 
 @dataclass(frozen=True, slots=True)
 class HostPlan:
-    """What a host will run: the plugins in start order, and the ones that could not load."""
+    """What a host will run: the plugins in start order, and the ones that cannot start.
+
+    Attributes:
+        order: The plugins to start, dependencies first.
+        broken: Installed plugins whose files are wrong.
+        disabled: Plugins the config turns off.
+        unresolved: Why each other plugin cannot start (missing or out-of-range
+            dependency, host range, cycle), with a hint.
+    """
 
     config: HostConfig
     order: list[PluginSource]
     broken: list[DiscoveryProblem] = field(default_factory=list)
     disabled: list[PluginSource] = field(default_factory=list)
+    unresolved: list[ResolutionProblem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +62,23 @@ class RunningHost:
 def plan_host(config: HostConfig, *, sources: Sequence[Path] = ()) -> HostPlan:
     """Find and resolve the plugins ``config`` (plus ``sources``) asks for.
 
+    A plugin that cannot start (a missing dependency, a version out of range, a cycle)
+    is listed in ``unresolved``; the others still start.
+
     Raises:
-        ResolutionError: a dependency is missing, out of range, or in a cycle.
+        ResolutionError: when plugins were found but none of them can start.
         ProjectError, ManifestError: a source directory is not a valid plugin.
     """
     report = discover(sources=[*config.plugins, *sources], include_installed=config.installed)
     enabled = [p.name for p in report.plugins if config.is_enabled(p.name)]
-    order = resolve(report.plugins, enabled=enabled, broken=[p.name for p in report.problems])
+    start = plan(report.plugins, enabled=enabled, broken=report.broken)
+    error = start.error()
+    if error is not None and not start.order:
+        raise error
     disabled = [p for p in report.plugins if not config.is_enabled(p.name)]
-    return HostPlan(config, order, list(report.problems), disabled)
+    return HostPlan(
+        config, start.order, list(report.problems), disabled, [*start.problems, *start.blocked]
+    )
 
 
 def host_options(config: HostConfig) -> HostOptions:
@@ -85,7 +102,7 @@ def bind(host: str, port: int) -> socket.socket:
         UserError: when the address is in use or cannot be bound.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pluginctl.errors import WorkerCrashed
+from pluginctl.runtime.channel import ChannelClosed
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
@@ -97,6 +98,11 @@ class PluginRuntime:
         self.requests += 1
         try:
             return await channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+        except ChannelClosed:
+            self.errors += 1
+            raise WorkerCrashed(
+                self.name, self.exit_reason or "its worker closed the channel"
+            ) from None
         except Exception:
             self.errors += 1
             raise
@@ -110,7 +116,7 @@ class PluginRuntime:
             "state": str(self.state),
             "origin": self.source.origin,
             "location": self.source.location,
-            "pid": self.process.pid if self.process else None,
+            "pid": self.process.pid if self.process and self.state is PluginState.ACTIVE else None,
             "permissions": list(manifest.permissions),
             "routes": [
                 f"{m} /plugins/{self.name}{self.prefix.rstrip('/')}{p}" for m, p in self.routes

@@ -215,23 +215,30 @@ async def spawn_worker(spec: WorkerSpec) -> WorkerProcess:
     loop = asyncio.get_running_loop()
     host_end, worker_end = socket.socketpair()
     out_r, out_w, err_r, err_w = _pipes()
+    spec_r, spec_w = os.pipe()  # the spec holds settings (secrets): never on the command line
     command = [
         sys.executable,
         "-m",
         "pluginctl.runtime.worker",
-        msgspec.json.encode(spec).decode(),
+        str(spec_r),
         str(worker_end.fileno()),
         str(os.getpid()),
     ]
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        pass_fds=(worker_end.fileno(),),
-        stdin=subprocess.DEVNULL,
-        stdout=out_w,
-        stderr=err_w,
-        env=_pythonpath(),
-        start_new_session=True,  # Ctrl-C reaches the host only (uvloop has no process_group)
-    )
+    with os.fdopen(spec_w, "wb") as pipe:  # a spec fits the pipe buffer unless it is huge
+        writer = asyncio.get_running_loop().run_in_executor(
+            None, pipe.write, msgspec.json.encode(spec)
+        )
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            pass_fds=(worker_end.fileno(), spec_r),
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            env=_pythonpath(),
+            start_new_session=True,  # Ctrl-C reaches the host only (uvloop has no process_group)
+        )
+        os.close(spec_r)
+        await writer
     worker_end.close()
     os.close(out_w)
     os.close(err_w)

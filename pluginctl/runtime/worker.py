@@ -12,6 +12,7 @@ import asyncio
 import functools
 import importlib
 import os
+import signal
 import socket
 import sys
 import threading
@@ -222,6 +223,9 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
 
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
     """The worker's main: serve until the host hangs up, then exit without cleanup."""
+    for stream in (sys.stdout, sys.stderr):  # a plugin's prints reach the host line by line
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # flush output, then end
     try:
         from pluginctl.runtime.loop import run
 
@@ -233,10 +237,11 @@ def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
 
 
 def _main(argv: list[str]) -> None:
-    """``python -m pluginctl.runtime.worker SPEC_JSON FD``: the spawn fallback."""
+    """``python -m pluginctl.runtime.worker SPEC_FD SOCKET_FD HOST_PID``: the spawn fallback."""
     from pluginctl.runtime.prctl import die_with_parent
 
-    spec = msgspec.json.decode(argv[0], type=WorkerSpec)
+    with os.fdopen(int(argv[0]), "rb") as pipe:
+        spec = msgspec.json.decode(pipe.read(), type=WorkerSpec)
     die_with_parent(int(argv[2]) if len(argv) > 2 else os.getppid())
     run_worker(socket.socket(fileno=int(argv[1])), spec)
 

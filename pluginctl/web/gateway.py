@@ -56,7 +56,14 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
-from pluginctl.errors import CallTimeout, RateLimited, RemoteError, RuntimeFault, WorkerCrashed
+from pluginctl.errors import (
+    CallTimeout,
+    PluginctlError,
+    RateLimited,
+    RemoteError,
+    RuntimeFault,
+    WorkerCrashed,
+)
 from pluginctl.runtime.protocol import HttpRequest
 from pluginctl.web.responses import UnsafeResponse, error_response, json_response, plugin_response
 from pluginctl.web.routing import MethodNotAllowed, PluginRouter
@@ -309,6 +316,16 @@ async def _call(
         reply = await endpoint.handle(index, message)
     except RuntimeFault as exc:
         return _fault_response(exc, trace)
+    except PluginctlError as exc:  # the handler let a host API error escape (PermissionDenied)
+        logger.error(
+            "plugin %r route %r (request %s) raised %s: %s",
+            trace.plugin,
+            trace.route,
+            trace.request_id,
+            type(exc).__name__,
+            exc,
+        )
+        return error_response(500, "the plugin failed", request_id=trace.request_id)
     try:
         return plugin_response(reply, head=message.method == "HEAD")
     except UnsafeResponse as exc:

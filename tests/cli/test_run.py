@@ -149,3 +149,39 @@ def test_two_sources_with_one_name_are_refused(cli: CliRunner) -> None:
     assert "error:" in result.stderr
     assert "twin-a" in result.stderr
     assert "twin-b" in result.stderr
+
+
+def test_run_starts_what_it_can_and_says_why_not_for_the_rest(tmp_path: Path) -> None:
+    host, url = start_host(
+        tmp_path, "--plugin", str(EXAMPLES / "hello"), "--plugin", str(EXAMPLES / "greeter")
+    )
+    try:
+        assert httpx.get(f"{url}/plugins/hello/hello/x", timeout=10).status_code == 200
+        assert httpx.get(f"{url}/plugins/greeter/hello/x", timeout=10).status_code == 404
+        host.send_signal(signal.SIGINT)
+        _, err = host.communicate(timeout=20)
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.communicate()
+    assert "error: plugin 'greeter' depends on 'cache'" in err
+    assert "hint:" in err
+
+
+def test_run_warns_when_listening_beyond_this_machine(cli: CliRunner, tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is on no interface here, so binding fails after the warning
+    result = cli(
+        "run",
+        "--no-installed",
+        "--data-dir",
+        tmp_path,
+        "--host",
+        "192.0.2.1",
+        "--port",
+        "0",
+        "--plugin",
+        EXAMPLES / "hello",
+    )
+    assert result.exit_code == 1
+    assert "warning: the gateway listens on 192.0.2.1, beyond this machine" in result.stderr
+    assert "error: cannot listen on 192.0.2.1:0" in result.stderr
