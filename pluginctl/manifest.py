@@ -164,18 +164,11 @@ class Manifest(_Table, frozen=True):
         Raises:
             ManifestError: listing every problem, each with its key path and a fix.
         """
+        from pluginctl.manifest_rules import read_toml_text
+
         if path.is_dir():
             path = path / MANIFEST_FILENAME
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ManifestError(
-                [Problem(str(path), "", "file not found", hint=_MISSING_HINT)]
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise ManifestError(
-                [Problem(str(path), "", f"not UTF-8 ({exc.reason})", hint="save it as UTF-8")]
-            ) from None
+        text = read_toml_text(path, error=ManifestError, missing_hint=_MISSING_HINT)
         return cls.from_text(text, source=str(path))
 
     @classmethod

@@ -6,7 +6,7 @@ import difflib
 import keyword
 import re
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,8 @@ from pluginctl.errors import Problem
 from pluginctl.permissions import Permission, PermissionSyntaxError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pluginctl.manifest import ConfigField, Manifest
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "conversion_problem",
     "find_unknown_keys",
     "name_problem",
+    "rate_family_problems",
+    "read_toml_text",
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -332,19 +336,40 @@ def _check_paths(m: Manifest, source: str) -> Iterator[Problem]:
 
 
 def _check_limits(m: Manifest, source: str) -> Iterator[Problem]:
+    return rate_family_problems(m.limits.rate, source=source, table="limits.rate")
+
+
+def rate_family_problems(families: Iterable[str], *, source: str, table: str) -> Iterator[Problem]:
+    """A problem for each rate-limit table named for something that cannot be limited."""
     from pluginctl.manifest import RATE_LIMITED_CAPABILITIES
 
-    for name in m.limits.rate:
+    for name in families:
         if name not in RATE_LIMITED_CAPABILITIES:
             close = difflib.get_close_matches(name, RATE_LIMITED_CAPABILITIES, n=1)
             yield Problem(
                 source,
-                f"limits.rate.{name}",
+                f"{table}.{name}",
                 f"{name!r} cannot be rate limited",
                 hint=f"did you mean '{close[0]}'?"
                 if close
                 else "one of: " + ", ".join(RATE_LIMITED_CAPABILITIES),
             )
+
+
+def read_toml_text(
+    path: Path, *, error: Callable[[list[Problem]], Exception], missing_hint: str
+) -> str:
+    """The text of a TOML file, or ``error`` (a problems error) saying why it cannot be read."""
+    problem: Problem
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problem = Problem(str(path), "", "file not found", hint=missing_hint)
+    except UnicodeDecodeError as exc:
+        problem = Problem(str(path), "", f"not UTF-8 ({exc.reason})", hint="save it as UTF-8")
+    except OSError as exc:
+        problem = Problem(str(path), "", f"cannot be read: {exc.strerror}")
+    raise error([problem])
 
 
 def _check_config(m: Manifest, source: str) -> Iterator[Problem]:

@@ -55,7 +55,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
@@ -65,8 +64,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from pluginctl.errors import ConfigError, Problem
-from pluginctl.manifest import RATE_LIMITED_CAPABILITIES, RateLimit
-from pluginctl.manifest_rules import conversion_problem, find_unknown_keys, name_problem
+from pluginctl.manifest import RateLimit
+from pluginctl.manifest_rules import (
+    conversion_problem,
+    find_unknown_keys,
+    name_problem,
+    rate_family_problems,
+    read_toml_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -193,16 +198,8 @@ class HostConfig:
         """
         if path.is_dir():
             path = path / CONFIG_FILENAME
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            hint = "pass the path of an existing pluginctl.toml, or none for the defaults"
-            raise ConfigError([Problem(str(path), "", "file not found", hint=hint)]) from None
-        except UnicodeDecodeError as exc:
-            problem = Problem(str(path), "", f"not UTF-8 ({exc.reason})", hint="save it as UTF-8")
-            raise ConfigError([problem]) from None
-        except OSError as exc:
-            raise ConfigError([Problem(str(path), "", f"cannot be read: {exc}")]) from None
+        hint = "pass the path of an existing pluginctl.toml, or none for the defaults"
+        text = read_toml_text(path, error=ConfigError, missing_hint=hint)
         return cls.from_text(text, base_dir=path.parent, source=str(path), path=path)
 
     @classmethod
@@ -310,17 +307,7 @@ def _check(raw: _File, base_dir: Path, source: str) -> Iterator[Problem]:
             f"{raw.server.port} is not a TCP port",
             hint=f"use a port from 1 to {_MAX_PORT}, or 0 to pick a free one",
         )
-    for family in raw.defaults.rate:
-        if family not in RATE_LIMITED_CAPABILITIES:
-            close = difflib.get_close_matches(family, RATE_LIMITED_CAPABILITIES, n=1)
-            yield Problem(
-                source,
-                f"defaults.rate.{family}",
-                f"{family!r} cannot be rate limited",
-                hint=f"did you mean '{close[0]}'?"
-                if close
-                else "one of: " + ", ".join(RATE_LIMITED_CAPABILITIES),
-            )
+    yield from rate_family_problems(raw.defaults.rate, source=source, table="defaults.rate")
 
 
 def _check_names(raw: _File, source: str) -> Iterator[Problem]:
