@@ -55,6 +55,8 @@ class Worker:
         self.api: HostApi | None = None
         self._sync_api: SyncHostApi | None = None
         self._actions = self._build_actions()
+        self._tables: dict[str, dict[str, Registration]] = {}
+        self._events: list[Registration] = []
 
     def attach(self, channel: Channel) -> None:
         self.channel = channel
@@ -113,8 +115,7 @@ class Worker:
 
     def _route(self, args: list[object]) -> object:
         index, wire = args
-        plugin = self._loaded()
-        route = plugin.routes[int(index)]  # type: ignore[call-overload]  # checked by msgspec below
+        route = self._table("route")[str(index)]
         request = Request(msgspec.convert(wire, HttpRequest))
         result = self._invoke(route.handler, request, api_pos=True)
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
@@ -122,7 +123,7 @@ class Worker:
         return to_http_response(result)
 
     def _hook(self, name: str, extra: list[object]) -> object:
-        hook = self._loaded().hooks.get(name)
+        hook = self._table("hook").get(name)
         if hook is None:
             return None
         return self._invoke(hook.handler, *extra, api_pos=True)
@@ -136,9 +137,8 @@ class Worker:
         return _then(self._invoke(hook.handler, api_pos=True), lambda _: registrations)
 
     def _stop(self) -> object:
-        if self.plugin is None or "on_deactivate" not in self.plugin.hooks:
-            return None
-        return self._invoke(self.plugin.hooks["on_deactivate"].handler, api_pos=True)
+        hook = self._tables.get("hook", {}).get("on_deactivate")
+        return None if hook is None else self._invoke(hook.handler, api_pos=True)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -154,23 +154,29 @@ class Worker:
                 hint=f"define  {attribute} = Plugin()  in {module_name}",
             )
         self.plugin = plugin
+        # lookup tables built once: every request reads them
+        self._tables = {
+            "route": {str(index): route for index, route in enumerate(plugin.routes)},
+            "export": plugin.exports,
+            "panel": plugin.panels,
+            "hook": plugin.hooks,
+        }
+        self._events = plugin.events
         return plugin
 
-    def _loaded(self) -> Plugin:
-        if self.plugin is None:
+    def _table(self, kind: str) -> dict[str, Registration]:
+        if not self._tables:
             raise UserError("the plugin is not started", hint="the host calls start first")
-        return self.plugin
+        return self._tables[kind]
 
     def _plugin_item(self, kind: str, key: str) -> Registration:
-        plugin = self._loaded()
-        if kind == "export":
-            found = plugin.exports.get(key)
-        elif kind == "panel":
-            found = plugin.panels.get(key)
-        else:
+        if kind == "event":
             from pluginctl.permissions import topic_matches
 
-            found = next((e for e in plugin.events if topic_matches(e.key, key)), None)
+            self._table("export")  # raises when not started
+            found = next((e for e in self._events if topic_matches(e.key, key)), None)
+        else:
+            found = self._table(kind).get(key)
         if found is None:
             raise LookupError(f"{self.spec.plugin} has no {kind} {key!r}")
         return found
