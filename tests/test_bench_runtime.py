@@ -11,7 +11,7 @@ import importlib
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import psutil
@@ -21,20 +21,11 @@ from bench._metric import Goal, Metric
 from bench._report import Report
 from bench._suites import available_suites, describe_suite
 from bench._workers import PAYLOAD, RawEcho, Spec, idle_python
+from tests.test_bench import METRIC_KEYS, REPO
 
-REPO = Path(__file__).resolve().parent.parent
-METRIC_KEYS = {
-    "value",
-    "unit",
-    "anchor",
-    "anchor_value",
-    "ratio",
-    "goal",
-    "met",
-    "p95",
-    "anchor_p95",
-    "runs",
-}
+if TYPE_CHECKING:
+    from pathlib import Path
+
 #: Each suite's metrics, with the unit, anchor and goal of each.
 Expected = dict[str, tuple[str, str | None, str | None]]
 RPC_METRICS: Expected = {
