@@ -188,6 +188,7 @@ class Host:
                 handler=self._api_handler(runtime),
                 on_notify=self._notify_handler(runtime),
                 on_close=lambda reason: self._channel_closed(runtime, process, reason),
+                map_failure=runtime.failed,
                 max_frame_bytes=self.options.max_frame_bytes,
             ),
             sock=process.sock,

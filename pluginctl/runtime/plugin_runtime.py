@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import os
@@ -16,8 +17,8 @@ from pluginctl.runtime.channel import ChannelClosed
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
-    import asyncio
     import logging
+    from collections.abc import Awaitable
     from pathlib import Path
 
     from pluginctl.plugin import Registrations
@@ -90,22 +91,26 @@ class PluginRuntime:
         result = await self.call("route", route_index, request)
         return msgspec.convert(result, HttpResponse)
 
-    async def call(self, method: str, *args: object, timeout_s: float | None = None) -> object:
-        """Call the worker; failures count against the plugin."""
+    def call(self, method: str, *args: object, timeout_s: float | None = None) -> Awaitable[object]:
+        """Call the worker; failures count against the plugin (see `failed`)."""
         channel = self.channel
-        if channel is None or not channel.is_open:
-            raise WorkerCrashed(self.name, self.exit_reason or "the worker is not running")
         self.requests += 1
-        try:
-            return await channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
-        except ChannelClosed:
+        if channel is None or not channel.is_open:
             self.errors += 1
-            raise WorkerCrashed(
-                self.name, self.exit_reason or "its worker closed the channel"
-            ) from None
-        except Exception:
-            self.errors += 1
-            raise
+            gone = asyncio.get_running_loop().create_future()
+            gone.set_exception(WorkerCrashed(self.name, self.exit_reason or "it is not running"))
+            return gone
+        return channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+
+    def failed(self, error: BaseException) -> BaseException:
+        """Count a failed call; a closed channel becomes `WorkerCrashed` with the reason.
+
+        The host gives this to the plugin's channel as its ``map_failure``.
+        """
+        self.errors += 1
+        if isinstance(error, ChannelClosed):
+            return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
+        return error
 
     def describe(self) -> dict[str, object]:
         """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""

@@ -37,6 +37,7 @@ __all__ = [
     "Response",
     "WorkerSpec",
     "encode",
+    "encode_into",
 ]
 
 PROTOCOL_VERSION = 1
@@ -136,12 +137,28 @@ class HttpResponse(msgspec.Struct, array_like=True, frozen=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
+_PLACEHOLDER = bytes(_HEADER.size)
 
 
 def encode(message: Message) -> bytes:
     """One frame: the length prefix and the msgpack body."""
     body = _encoder.encode(message)
     return _HEADER.pack(len(body)) + body
+
+
+def encode_into(message: Message, buffer: bytearray) -> None:
+    """Append one frame to ``buffer``, encoding the body in place (no copy).
+
+    Example:
+        >>> buffer = bytearray()
+        >>> encode_into(Ping(1), buffer)
+        >>> bytes(buffer) == encode(Ping(1))
+        True
+    """
+    start = len(buffer)
+    buffer += _PLACEHOLDER
+    _encoder.encode_into(message, buffer, -1)
+    _HEADER.pack_into(buffer, start, len(buffer) - start - _HEADER.size)
 
 
 class FrameDecoder:

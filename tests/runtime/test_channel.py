@@ -114,6 +114,73 @@ def test_a_deadline_cancels_the_call_on_both_sides() -> None:
     run(scenario)
 
 
+def test_cancelling_a_call_cancels_its_handler_in_the_peer() -> None:
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def scenario() -> None:
+        host, _ = await pair(None, lambda method, args: forever())
+        waiting = asyncio.ensure_future(asyncio.wait_for(host.call("forever"), 0.05))
+        with pytest.raises(TimeoutError):
+            await waiting
+        await asyncio.wait_for(cancelled.wait(), 2)
+        host.close()
+
+    run(scenario)
+
+
+def test_each_call_keeps_its_own_deadline() -> None:
+    async def scenario() -> None:
+        host, _ = await pair(None, lambda method, args: asyncio.sleep(float(str(args[0]))))
+        long = asyncio.ensure_future(host.call("sleep", 0.3, timeout_s=5))
+        short = asyncio.ensure_future(host.call("sleep", 60, timeout_s=0.05))
+        later = asyncio.ensure_future(host.call("sleep", 60, timeout_s=0.15))
+        with pytest.raises(CallTimeout, match=r"within 0\.05 s"):
+            await short
+        assert not later.done()
+        with pytest.raises(CallTimeout, match=r"within 0\.15 s"):
+            await later
+        assert await long is None
+        host.close()
+
+    run(scenario)
+
+
+def test_map_failure_decides_what_a_failed_call_raises() -> None:
+    seen: list[BaseException] = []
+
+    def mapped(error: BaseException) -> BaseException:
+        seen.append(error)
+        return LookupError(f"mapped {type(error).__name__}")
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        _, host = await loop.create_unix_connection(
+            lambda: Channel("worker", role="host", map_failure=mapped), sock=a
+        )
+        _, worker = await loop.create_unix_connection(
+            lambda: Channel("host", role="worker", handler=lambda m, a: asyncio.sleep(60)), sock=b
+        )
+        await host.ready()
+        with pytest.raises(LookupError, match="mapped CallTimeout"):
+            await host.call("wait", timeout_s=0.01)
+        pending = asyncio.ensure_future(host.call("wait"))
+        await asyncio.sleep(0.01)
+        worker.close()
+        with pytest.raises(LookupError, match="mapped ChannelClosed"):
+            await pending
+        assert [type(e) for e in seen] == [CallTimeout, ChannelClosed]
+
+    run(scenario)
+
+
 def test_closing_fails_every_pending_call() -> None:
     async def scenario() -> None:
         host, worker = await pair(None, lambda method, args: asyncio.sleep(60))
