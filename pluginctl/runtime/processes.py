@@ -16,14 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from pluginctl.errors import RuntimeFault
+from pluginctl.errors import RuntimeFault, UserError
 from pluginctl.runtime.protocol import FrameDecoder, Notify, WorkerSpec, encode
 
 if TYPE_CHECKING:
@@ -32,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["Exit", "WorkerProcess", "Zygote", "spawn_worker"]
 
 logger = logging.getLogger(__name__)
+
+# The largest fork request (the worker spec, with the plugin's settings) and answer.
+_MAX_CONTROL_MESSAGE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,12 @@ class Zygote:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._events: socket.socket | None = None
-        self._lock = threading.Lock()
+        self._forks: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[Exit]] = {}
         self._early: dict[int, Exit] = {}
         self._ids = 0
         self._decoder = FrameDecoder()
+        self._decoder_control = FrameDecoder()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -104,7 +107,8 @@ class Zygote:
     async def start(self) -> None:
         """Start the zygote and wait until it is ready to fork."""
         self._loop = asyncio.get_running_loop()
-        control_host, control_zygote = socket.socketpair()
+        # one message per fork request, with its descriptors: never split, never merged
+        control_host, control_zygote = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         events_host, events_zygote = socket.socketpair()
         command = [
             sys.executable,
@@ -126,7 +130,29 @@ class Zygote:
         self._control = control_host
         self._events = events_host
         events_host.setblocking(False)
+        control_host.setblocking(False)
         self._loop.add_reader(events_host.fileno(), self._on_events)
+        self._loop.add_reader(control_host.fileno(), self._on_control)
+
+    def _on_control(self) -> None:
+        """The zygote's answers to fork requests: one message each."""
+        assert self._control is not None
+        while True:
+            try:
+                data = self._control.recv(_MAX_CONTROL_MESSAGE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._on_zygote_exit()
+                return
+            for message in self._decoder_control.feed(data):
+                if isinstance(message, Notify) and message.method == "forked":
+                    request_id, pid = (int(str(arg)) for arg in message.args)
+                    future = self._forks.pop(request_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(pid)
 
     def _on_events(self) -> None:
         assert self._events is not None
@@ -151,8 +177,14 @@ class Zygote:
 
     def _on_zygote_exit(self) -> None:
         assert self._loop is not None
-        assert self._events is not None
-        self._loop.remove_reader(self._events.fileno())
+        for sock in (self._events, self._control):
+            if sock is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    self._loop.remove_reader(sock.fileno())
+        for future in self._forks.values():
+            if not future.done():
+                future.set_exception(RuntimeFault("the zygote ended while starting a worker"))
+        self._forks.clear()
         for pid in list(self._exits):
             self._settle(pid, Exit(-signal.SIGKILL, "killed: the zygote ended"))
 
@@ -162,9 +194,12 @@ class Zygote:
         host_end, worker_end = socket.socketpair()
         out_r, out_w, err_r, err_w = _pipes()
         try:
-            pid = await self._loop.run_in_executor(
-                None, self._fork_blocking, spec, [worker_end.fileno(), out_w, err_w]
-            )
+            pid = await self._request_fork(spec, [worker_end.fileno(), out_w, err_w])
+        except BaseException:
+            host_end.close()
+            os.close(out_r)
+            os.close(err_r)
+            raise
         finally:
             worker_end.close()
             os.close(out_w)
@@ -178,26 +213,48 @@ class Zygote:
             pid, host_end, out_r, err_r, exited, "fork", lambda sig: os.kill(pid, sig)
         )
 
-    def _fork_blocking(self, spec: WorkerSpec, fds: list[int]) -> int:
-        assert self._control is not None
-        with self._lock:
-            self._ids += 1
-            frame = encode(Notify("fork", [self._ids, msgspec.msgpack.encode(spec)]))
-            socket.send_fds(self._control, [frame], fds)
-            decoder = FrameDecoder()
+    async def _request_fork(self, spec: WorkerSpec, fds: list[int]) -> int:
+        """Send one fork request with the worker's descriptors; wait for its pid."""
+        assert self._loop is not None
+        if self._control is None or self._control.fileno() < 0:
+            raise RuntimeFault("the zygote is not running")
+        self._ids += 1
+        request_id = self._ids
+        frame = encode(Notify("fork", [request_id, msgspec.msgpack.encode(spec)]))
+        if len(frame) > _MAX_CONTROL_MESSAGE:
+            raise UserError(
+                f"the settings of plugin {spec.plugin!r} take {len(frame)} bytes,"
+                f" over the {_MAX_CONTROL_MESSAGE}-byte limit of a worker's start request",
+                hint="keep large data in files under the plugin's data directory",
+            )
+        answer: asyncio.Future[int] = self._loop.create_future()
+        self._forks[request_id] = answer
+        try:
             while True:
-                data = self._control.recv(65536)
-                if not data:
-                    raise RuntimeFault("the zygote ended while starting a worker")
-                for message in decoder.feed(data):
-                    if isinstance(message, Notify) and message.method == "forked":
-                        return int(str(message.args[1]))
+                try:
+                    socket.send_fds(self._control, [frame], fds)
+                    break
+                except BlockingIOError:  # the zygote is behind: wait until it reads
+                    await self._writable(self._control)
+            return await answer
+        finally:
+            self._forks.pop(request_id, None)
+
+    async def _writable(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._loop.add_writer(sock.fileno(), ready.set_result, None)
+        try:
+            await ready
+        finally:
+            self._loop.remove_writer(sock.fileno())
 
     async def stop(self, *, grace_s: float = 2.0) -> None:
         """Close the zygote's sockets and wait for it to end (its workers end with it)."""
-        if self._loop is not None and self._events is not None:
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(self._events.fileno())
+        for sock in (self._control, self._events):
+            if self._loop is not None and sock is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    self._loop.remove_reader(sock.fileno())
         for sock in (self._control, self._events):
             if sock is not None:
                 sock.close()

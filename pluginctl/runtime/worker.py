@@ -28,11 +28,13 @@ from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from pluginctl.plugin import Registration
 
-__all__ = ["Event", "Worker", "run_worker"]
+__all__ = ["Event", "Worker", "run_standby", "run_worker"]
+
+_MAX_ASSIGNMENT = 1024 * 1024  # as the zygote's largest fork request
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -229,13 +231,46 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
 
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
     """The worker's main: serve until the host hangs up, then exit without cleanup."""
+    _run_main(serve(sock, spec))
+
+
+def run_standby(assignments: socket.socket) -> None:
+    """A standby worker's main: start the loop, wait for a plugin, then serve it."""
+    _run_main(_standby(assignments))
+
+
+async def _standby(assignments: socket.socket) -> None:
+    """Take one assignment from the zygote: the spec and the worker's descriptors."""
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(assignments.fileno(), arrived.set_result, None)
+    try:
+        await arrived
+    finally:
+        loop.remove_reader(assignments.fileno())
+    with assignments:
+        data, fds, _, _ = socket.recv_fds(assignments, _MAX_ASSIGNMENT, 3)
+    if not data or len(fds) != 3:  # the zygote ended: so does its standby
+        return
+    spec = msgspec.msgpack.decode(data, type=WorkerSpec)
+    rpc, out, err = fds
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    await serve(socket.socket(fileno=rpc), spec)
+
+
+def _run_main(main: Coroutine[object, object, None]) -> None:
     for stream in (sys.stdout, sys.stderr):  # a plugin's prints reach the host line by line
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # flush output, then end
     try:
         from pluginctl.runtime.loop import run
 
-        run(serve(sock, spec))
+        run(main)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
