@@ -306,42 +306,15 @@ def active(host: Host, name: str) -> PluginRuntime:
     return runtime
 
 
-# The host has no public way yet to start or stop one plugin while it runs (the dev loop
-# will need one); these two use its internals, in this one place.
-
-
 async def start_plugin(host: Host, source: PluginSource) -> PluginRuntime:
     """Start ``source`` under the running ``host``, from its warm zygote."""
-    _internals(host)
-    runtime = host._prepare(source)
-    if runtime is None:
-        raise BenchError(f"the host refused plugin {source.name!r}: see the audit log")
-    await host._start_plugin(runtime)
+    await host.add_plugin(source)
     return active(host, source.name)
 
 
 async def stop_plugin(host: Host, runtime: PluginRuntime) -> None:
     """Stop the plugin ``runtime`` and forget it, so that it can be started again."""
-    _internals(host)
-    try:
-        await host._stop_plugin(runtime, grace_s=_STOP_GRACE_S)
-    finally:
-        runtime.kv.close()
-        if host._plugins.get(runtime.name) is runtime:
-            del host._plugins[runtime.name]
-
-
-def _internals(host: Host) -> None:
-    missing = [
-        name
-        for name in ("_prepare", "_start_plugin", "_stop_plugin", "_plugins")
-        if not hasattr(host, name)
-    ]
-    if missing:
-        raise BenchError(
-            f"Host has no {', '.join(missing)}: its internals changed",
-            hint="bench/_workers.py starts one plugin through them until Host has a public way",
-        )
+    await host.remove_plugin(runtime.name, grace_s=_STOP_GRACE_S)
 
 
 def uss_mib(pid: int) -> float:

@@ -155,7 +155,7 @@ def _version_problems(
             pyproject,
             "project.version",
             "is dynamic, so it cannot be compared with plugin.toml before the build",
-            hint="pluginctl build checks it; a static version is checked now",
+            hint="set project.version in pyproject.toml to have it checked here",
             severity="warning",
         )
         return

@@ -310,8 +310,8 @@ def _find_manifest(dist: Distribution, top: str, entry_point: EntryPoint) -> Pat
         wanted,
         "",
         f"not found in the {where} (entry point {entry_point.name} = {entry_point.value!r})",
-        hint="the wheel must ship plugin.toml inside the package; rebuild it with"
-        f" `pluginctl build`, then reinstall: pluginctl install {entry_point.name}",
+        hint="the wheel must ship plugin.toml inside the package; rebuild it with the"
+        f" file included, then reinstall: pip install --force-reinstall {dist.name}",
     )
     raise ManifestError([problem])
 
@@ -339,8 +339,8 @@ def _check_identity(
     installed plugin cannot be fixed in place, so its hint says to reinstall.
     """
     reinstall = (
-        f"the wheel is inconsistent: install another release (pluginctl install {name}),"
-        " or rebuild it with `pluginctl build`, which checks this"
+        f"the wheel is inconsistent: install another release (pip install -U {name}),"
+        " or rebuild it with plugin.toml and pyproject.toml in agreement"
     )
     problems = []
     if manifest.name != name:

@@ -110,6 +110,40 @@ class Host:
             runtime.kv.close()
         self.audit.close()
 
+    async def add_plugin(self, source: PluginSource) -> PluginRuntime:
+        """Start one more plugin while the host runs; its state says whether it started.
+
+        Raises:
+            UserError: the host is not running, or already has a plugin of that name.
+        """
+        if self._loop is None:
+            raise UserError("the host is not running", hint="await host.start() first")
+        if source.name in self._plugins:
+            raise UserError(
+                f"the host already runs a plugin named {source.name!r}",
+                hint=f"remove it first: await host.remove_plugin({source.name!r})",
+            )
+        self._order.append(source)
+        runtime = self._prepare(source)
+        if runtime.state is not PluginState.FAILED:
+            await self._start_plugin(runtime)
+        return runtime
+
+    async def remove_plugin(self, name: str, *, grace_s: float = 2.0) -> None:
+        """Stop the plugin ``name`` (on_deactivate, then its worker) and forget it.
+
+        Raises:
+            UserError: the host has no plugin of that name.
+        """
+        runtime = self._plugins.pop(name, None)
+        if runtime is None:
+            raise UserError(f"the host runs no plugin named {name!r}")
+        self._order = [source for source in self._order if source.name != name]
+        try:
+            await self._stop_plugin(runtime, grace_s=grace_s)
+        finally:
+            runtime.kv.close()
+
     def _prepare(self, source: PluginSource) -> PluginRuntime:
         manifest = source.manifest
         data_dir = self.options.data_dir / "plugins" / source.name

@@ -192,7 +192,7 @@ def _plugin_problems(plugin: PluginSource, context: _Context) -> Iterator[Resolu
             f"plugin {name!r} supports pluginctl {manifest.host}, but this host is"
             f" pluginctl {host}",
             hint=f"update the plugin to a release that supports pluginctl {host}"
-            f" (pluginctl update {name}), or run a pluginctl in {manifest.host}",
+            f" (pip install -U {name}), or run a pluginctl in {manifest.host}",
         )
     for dependency, spec in sorted(manifest.dependencies.items()):
         yield from _dependency_problems(name, dependency, spec, context)
@@ -213,7 +213,7 @@ def _dependency_problems(
         yield ResolutionProblem(
             name,
             f"plugin {name!r} depends on {wanted_as}, which is not installed",
-            hint=f"install it: pluginctl install {dependency}, or run its source"
+            hint=f"install it: pip install {dependency}, or run its source"
             " directory with --plugin PATH",
         )
     elif dependency not in context.wanted:
@@ -228,9 +228,9 @@ def _dependency_problems(
             name,
             f"plugin {name!r} depends on {wanted_as}, but the {dependency!r} found is"
             f" {found.version} ({found.location})",
-            hint=f"install a release in range: pluginctl install '{dependency}{spec}',"
+            hint=f"install a release in range: pip install '{dependency}{spec}',"
             f" or update {name!r} to a release that supports {dependency}"
-            f" {found.version}: pluginctl update {name}",
+            f" {found.version}: pip install -U {name}",
         )
 
 
@@ -258,8 +258,7 @@ def _not_installed(name: str) -> ResolutionProblem:
     return ResolutionProblem(
         name,
         f"plugin {name!r} is enabled but not installed",
-        hint=f"install it: pluginctl install {name}, or run its source directory with"
-        " --plugin PATH",
+        hint=f"install it: pip install {name}, or run its source directory with --plugin PATH",
     )
 
 

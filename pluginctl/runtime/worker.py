@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -28,7 +28,7 @@ from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from pluginctl.plugin import Registration
 
@@ -104,9 +104,21 @@ class Worker:
         }
 
     def _event(self, args: list[object]) -> object:
+        """Run every handler whose pattern matches, in the order they were registered.
+
+        The reply (to ``api.events.request``) is the first result that is not None.
+        """
+        from pluginctl.permissions import topic_matches
+
         topic, publisher, payload = args
         event = Event(str(topic), payload, str(publisher))
-        return self._run(self._plugin_item("event", str(topic)), event, api_last=True)
+        self._table("export")  # raises when not started
+        handlers = [item for item in self._events if topic_matches(item.key, event.topic)]
+        if not handlers:
+            raise LookupError(f"{self.spec.plugin} has no event handler for {event.topic!r}")
+        if len(handlers) == 1:
+            return self._run(handlers[0], event, api_last=True)
+        return _first_reply([self._run(item, event, api_last=True) for item in handlers])
 
     def _export(self, args: list[object]) -> object:
         name, call_args, call_kwargs = args
@@ -172,13 +184,7 @@ class Worker:
         return self._tables[kind]
 
     def _plugin_item(self, kind: str, key: str) -> Registration:
-        if kind == "event":
-            from pluginctl.permissions import topic_matches
-
-            self._table("export")  # raises when not started
-            found = next((e for e in self._events if topic_matches(e.key, key)), None)
-        else:
-            found = self._table(kind).get(key)
+        found = self._table(kind).get(key)
         if found is None:
             raise LookupError(f"{self.spec.plugin} has no {kind} {key!r}")
         return found
@@ -205,6 +211,12 @@ class Worker:
         else:
             call = functools.partial(handler, *args, **kwargs, **({"api": api} if api_kw else {}))
         return self._loop.run_in_executor(None, call)
+
+
+async def _first_reply(calls: list[object]) -> object:
+    """Await every handler's call together; the first result that is not None."""
+    results = await asyncio.gather(*cast("list[Awaitable[object]]", calls))
+    return next((result for result in results if result is not None), None)
 
 
 async def _then(awaitable: object, transform: Callable[[object], object]) -> object:

@@ -243,7 +243,7 @@ def test_broken_installed_plugins_are_reported_and_do_not_hide_the_others(
         "version: '1.0.0' differs from the version '1.1.0'"
         " in the installed distribution wrong-version"
     )
-    assert "pluginctl install wrong-version" in str(wrong["hint"])
+    assert "pip install -U wrong-version" in str(wrong["hint"])
 
 
 @pytest.mark.slow

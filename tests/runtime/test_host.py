@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pluginctl.errors import CallTimeout, RemoteError, WorkerCrashed
+from pluginctl.errors import CallTimeout, RemoteError, UserError, WorkerCrashed
 from pluginctl.runtime.audit import read
+from pluginctl.runtime.discovery import load_source
 from pluginctl.runtime.plugin_runtime import PluginState
 from tests.runtime.host_harness import EXAMPLES, FIXTURES, running_host, wait_for
 
@@ -65,6 +66,31 @@ def test_kv_survives_a_host_restart(tmp_path: Path) -> None:
 
     assert asyncio.run(visit()) == 1
     assert asyncio.run(visit()) == 2
+
+
+def test_plugins_are_added_and_removed_while_the_host_runs(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_host(EXAMPLES / "cache", data_dir=tmp_path) as (host, client):
+            hello = load_source(EXAMPLES / "hello")
+            added = await host.add_plugin(hello)
+            assert added.state is PluginState.ACTIVE
+            assert (await client.get("/plugins/hello/hello/ada")).json()["visits"] == 1
+            with pytest.raises(UserError, match="already runs a plugin named 'hello'"):
+                await host.add_plugin(hello)
+            await host.remove_plugin("hello")
+            assert host.endpoint("hello") is None
+            assert (await client.get("/plugins/hello/hello/ada")).status_code == 404
+            with pytest.raises(UserError, match="runs no plugin named 'hello'"):
+                await host.remove_plugin("hello")
+            again = await host.add_plugin(hello)  # its data is kept
+            assert again.state is PluginState.ACTIVE
+            assert (await client.get("/plugins/hello/hello/ada")).json()["visits"] == 2
+            assert [p.name for p in host.plugins] == ["cache", "hello"]
+        events = [e["event"] for e in audit(tmp_path) if e.get("plugin") == "hello"]
+        assert events.count("plugin.active") == 2
+        assert "plugin.stopped" in events
+
+    asyncio.run(scenario())
 
 
 def test_a_plugin_that_fails_on_import_shows_its_traceback_and_others_run(
@@ -134,6 +160,11 @@ def test_events_reach_subscribers_in_other_workers(tmp_path: Path) -> None:
             await host.events.drain()
             seen = await listener.call("export", "seen", ["orders.created"], {})
             assert seen == {"payload": {"id": 7}, "from": "listener"}
+            # both handlers matching the topic ran: the async one and the sync one
+            assert await listener.call("export", "created", [], {}) == 1
+            await listener.call("export", "publish", ["orders.shipped", {"id": 7}], {})
+            await host.events.drain()
+            assert await listener.call("export", "created", [], {}) == 1
 
     asyncio.run(scenario())
 

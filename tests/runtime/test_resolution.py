@@ -88,7 +88,7 @@ def test_a_host_version_outside_a_plugins_range_is_an_error() -> None:
         == "plugin 'old' supports pluginctl >=0.1,<0.2, but this host is pluginctl 0.3.0"
     )
     assert error.hint == (
-        "update the plugin to a release that supports pluginctl 0.3.0 (pluginctl update old),"
+        "update the plugin to a release that supports pluginctl 0.3.0 (pip install -U old),"
         " or run a pluginctl in >=0.1,<0.2"
     )
 
@@ -108,7 +108,7 @@ def test_a_missing_dependency_names_the_plugin_the_range_and_the_fix() -> None:
         "plugin 'greeter' depends on 'cache' (>=1.0,<2), which is not installed"
     )
     assert error.hint == (
-        "install it: pluginctl install cache, or run its source directory with --plugin PATH"
+        "install it: pip install cache, or run its source directory with --plugin PATH"
     )
 
 
@@ -131,8 +131,8 @@ def test_a_dependency_outside_the_range_is_an_error() -> None:
         " (/src/cache)"
     )
     assert error.hint == (
-        "install a release in range: pluginctl install 'cache>=1.0,<2', or update 'greeter'"
-        " to a release that supports cache 2.1.0: pluginctl update greeter"
+        "install a release in range: pip install 'cache>=1.0,<2', or update 'greeter'"
+        " to a release that supports cache 2.1.0: pip install -U greeter"
     )
 
 
@@ -191,11 +191,10 @@ def test_every_problem_is_reported_at_once() -> None:
     assert error.message.splitlines() == [
         "4 problems keep plugins from starting:",
         "  - plugin 'greeter' depends on 'cache' (>=1.0,<2), which is not installed",
-        "    hint: install it: pluginctl install cache, or run its source directory with"
-        " --plugin PATH",
+        "    hint: install it: pip install cache, or run its source directory with --plugin PATH",
         "  - plugin 'old' supports pluginctl <0.1, but this host is pluginctl 0.5",
         "    hint: update the plugin to a release that supports pluginctl 0.5"
-        " (pluginctl update old), or run a pluginctl in <0.1",
+        " (pip install -U old), or run a pluginctl in <0.1",
         "  - plugins depend on each other in a cycle: a -> b -> a",
         "    hint: remove one of these dependencies from its plugin.toml: 'a' on 'b', 'b' on 'a'",
         "  - plugins depend on each other in a cycle: x -> y -> z -> x",
