@@ -191,6 +191,22 @@ class Channel(asyncio.Protocol):
         return await asyncio.shield(self._closed)
 
     @property
+    def in_flight(self) -> int:
+        """Calls sent and not yet answered."""
+        return len(self._pending)
+
+    async def wait_idle(self, *, timeout_s: float) -> bool:
+        """Wait until no call of this side is in flight; False when ``timeout_s`` ran out."""
+        deadline = self._loop.time() + timeout_s
+        while self._pending and not self._closed.done():
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                return False
+            waiting = list(self._pending.values())
+            await asyncio.wait(waiting, timeout=remaining)
+        return True
+
+    @property
     def is_open(self) -> bool:
         """Whether the connection still carries calls."""
         return not self._closed.done()

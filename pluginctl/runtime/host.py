@@ -26,7 +26,12 @@ from pluginctl.errors import (
 from pluginctl.plugin import Registrations
 from pluginctl.runtime.audit import AuditLog
 from pluginctl.runtime.channel import Channel
-from pluginctl.runtime.plugin_runtime import PluginRuntime, PluginState
+from pluginctl.runtime.plugin_runtime import (
+    PluginRuntime,
+    PluginState,
+    close_output,
+    forward_output,
+)
 from pluginctl.runtime.policy import Policy
 from pluginctl.runtime.processes import Zygote, spawn_worker
 from pluginctl.runtime.protocol import DEFAULT_MAX_FRAME_BYTES, WorkerSpec
@@ -42,9 +47,11 @@ if TYPE_CHECKING:
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.runtime.processes import WorkerProcess
 
-__all__ = ["Host", "HostOptions"]
+__all__ = ["Host", "HostOptions", "Reload"]
 
 logger = logging.getLogger(__name__)
+
+_RETIRE_GRACE_S = 2.0  # a replaced worker's time for on_deactivate, then to exit
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,25 @@ class HostOptions:
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     settings_source: str = "pluginctl.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What one `Host.reload_plugin` did.
+
+    Attributes:
+        plugin: The plugin's name.
+        ok: Whether the new version now serves; if not, the old one still does.
+        latency_ms: From the request to the switch (or to the failure).
+        error: Why the new version was refused (the worker's traceback included).
+        generation: The plugin's generation after the reload.
+    """
+
+    plugin: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+    generation: int = 0
 
 
 class Host:
@@ -144,31 +170,143 @@ class Host:
         finally:
             runtime.kv.close()
 
+    async def reload_plugin(self, name: str, source: PluginSource | None = None) -> Reload:
+        """Swap the plugin ``name`` for ``source`` (default: its code as it is now on disk).
+
+        A fresh worker (the zygote's standby) imports the new code, takes the old
+        version's state (``dump_state`` → ``load_state``), activates and answers a
+        health check while the old worker keeps serving. Then traffic switches in one
+        step, the old worker finishes the calls it was given, runs ``on_deactivate``
+        and ends. If anything before the switch fails, the new worker is discarded and
+        the old version keeps serving; the result says why.
+
+        Raises:
+            UserError: the host runs no plugin ``name``, or ``source`` is another plugin.
+        """
+        runtime = self._plugins.get(name)
+        if runtime is None:
+            raise UserError(f"the host runs no plugin named {name!r}")
+        source = source or runtime.source
+        if source.name != name:
+            raise UserError(
+                f"{source.location} is plugin {source.name!r}, not {name!r}",
+                hint="a reload keeps the plugin's name; remove it and add the other one",
+            )
+        begun = time.perf_counter()
+        if runtime.state is not PluginState.ACTIVE:  # nothing serving to keep: start afresh
+            return await self._restart(runtime, source, begun)
+        try:
+            settings = self._settings(source)
+        except ConfigError as exc:
+            return self._reload_failed(runtime, begun, f"{exc}\nhint: {exc.hint}")
+        state = await self._dump_state(runtime)
+        policy = self._policy(source)
+        process: WorkerProcess | None = None
+        channel: Channel | None = None
+        try:
+            process, channel = await self._launch(runtime, source, settings=settings, policy=policy)
+            started = await channel.call("start", state, timeout_s=self.options.start_timeout_s)
+            registrations = self._accept(name, policy, started)
+            await self._check_health(channel, registrations)
+        except (PluginctlError, OSError) as exc:
+            await self._discard(process, channel)
+            return self._reload_failed(runtime, begun, _failure_text(exc))
+        old_process, old_channel = runtime.process, runtime.channel
+        # the switch: one synchronous step, so no request sees half of each version
+        runtime.source, runtime.settings, runtime.policy = source, settings, policy
+        runtime.process, runtime.channel = process, channel
+        runtime.registrations = registrations
+        runtime.call_timeout_s = self._call_timeout(source)
+        runtime.generation += 1
+        runtime.last_error = None
+        self._subscribe(name, registrations)
+        latency_ms = (time.perf_counter() - begun) * 1000
+        self.audit.record(
+            "plugin.reloaded", plugin=name, pid=process.pid, latency_ms=round(latency_ms, 2)
+        )
+        retiring = asyncio.ensure_future(self._retire(runtime, old_process, old_channel))
+        self._watchers.add(retiring)
+        retiring.add_done_callback(self._watchers.discard)
+        return Reload(name, ok=True, latency_ms=latency_ms, generation=runtime.generation)
+
+    async def _restart(self, runtime: PluginRuntime, source: PluginSource, begun: float) -> Reload:
+        """Start a plugin that is not serving (failed, stopped) from ``source``."""
+        try:
+            settings = self._settings(source)
+        except ConfigError as exc:
+            return self._reload_failed(runtime, begun, f"{exc}\nhint: {exc.hint}")
+        await self._discard(runtime.process, runtime.channel)
+        runtime.source, runtime.settings = source, settings
+        runtime.policy = self._policy(source)
+        runtime.call_timeout_s = self._call_timeout(source)
+        runtime.process = runtime.channel = None
+        runtime.exit_reason = runtime.last_error = None
+        await self._start_plugin(runtime)
+        latency_ms = (time.perf_counter() - begun) * 1000
+        if runtime.state is not PluginState.ACTIVE:
+            return Reload(runtime.name, ok=False, latency_ms=latency_ms, error=runtime.last_error)
+        return Reload(runtime.name, ok=True, latency_ms=latency_ms, generation=runtime.generation)
+
+    def _reload_failed(self, runtime: PluginRuntime, begun: float, error: str) -> Reload:
+        latency_ms = (time.perf_counter() - begun) * 1000
+        runtime.last_error = error
+        self.audit.record("plugin.reload_failed", plugin=runtime.name, reason=error)
+        return Reload(
+            runtime.name,
+            ok=False,
+            latency_ms=latency_ms,
+            error=error,
+            generation=runtime.generation,
+        )
+
+    async def _dump_state(self, runtime: PluginRuntime) -> object:
+        """The running version's ``dump_state``, or None (a failure is logged, not fatal)."""
+        if runtime.registrations is None or "dump_state" not in runtime.registrations.hooks:
+            return None
+        try:
+            return await runtime.call("hook", "dump_state")
+        except PluginctlError as exc:
+            logger.warning(
+                "plugin %s: dump_state failed, reloading without state: %s", runtime.name, exc
+            )
+            return None
+
+    async def _check_health(self, channel: Channel, registrations: Registrations) -> None:
+        """A new worker must answer a ping, and its ``health`` hook when it has one."""
+        await channel.ping(timeout_s=self.options.start_timeout_s)
+        if "health" in registrations.hooks:
+            verdict = await channel.call("hook", "health", timeout_s=self.options.start_timeout_s)
+            if verdict is False or (isinstance(verdict, dict) and verdict.get("ok") is False):
+                raise UserError(f"the new version reported itself unhealthy: {verdict!r}")
+
+    async def _retire(
+        self, runtime: PluginRuntime, process: WorkerProcess | None, channel: Channel | None
+    ) -> None:
+        """Let a replaced worker finish what it was given, deactivate it, and end it."""
+        if channel is not None:
+            if not await channel.wait_idle(timeout_s=runtime.call_timeout_s):
+                logger.warning("plugin %s: the replaced worker still had calls", runtime.name)
+            with contextlib.suppress(PluginctlError, OSError):
+                await channel.call("stop", timeout_s=_RETIRE_GRACE_S)
+        await self._discard(process, channel, grace_s=_RETIRE_GRACE_S)
+
+    def _call_timeout(self, source: PluginSource) -> float:
+        return self.options.call_timeout_s or source.manifest.limits.call_timeout_s
+
     def _prepare(self, source: PluginSource) -> PluginRuntime:
-        manifest = source.manifest
         data_dir = self.options.data_dir / "plugins" / source.name
         invalid: ConfigError | None = None
         try:
-            settings = resolve_settings(
-                manifest,
-                self.options.settings.get(source.name, {}),
-                source=self.options.settings_source,
-            )
+            settings = self._settings(source)
         except ConfigError as exc:
             invalid, settings = exc, {}
         runtime = PluginRuntime(
             source=source,
             data_dir=data_dir,
             settings=settings,
-            policy=Policy(
-                source.name,
-                manifest.permission_set,
-                manifest.limits.rate,
-                defaults=self.options.default_rates,
-                audit=self.audit,
-            ),
+            policy=self._policy(source),
             kv=KeyValueStore.open(data_dir / "kv.sqlite3"),
-            call_timeout_s=self.options.call_timeout_s or manifest.limits.call_timeout_s,
+            call_timeout_s=self._call_timeout(source),
         )
         self._plugins[source.name] = runtime
         if invalid is not None:
@@ -177,6 +315,24 @@ class Host:
             )
             self._fail(runtime, f"{invalid}" + (f"\nhint: {invalid.hint}" if invalid.hint else ""))
         return runtime
+
+    def _policy(self, source: PluginSource) -> Policy:
+        manifest = source.manifest
+        return Policy(
+            source.name,
+            manifest.permission_set,
+            manifest.limits.rate,
+            defaults=self.options.default_rates,
+            audit=self.audit,
+        )
+
+    def _settings(self, source: PluginSource) -> dict[str, object]:
+        """The plugin's settings, checked against its manifest (raises `ConfigError`)."""
+        return resolve_settings(
+            source.manifest,
+            self.options.settings.get(source.name, {}),
+            source=self.options.settings_source,
+        )
 
     async def _start_plugin(self, runtime: PluginRuntime) -> None:
         missing = self._failed_dependencies(runtime)
@@ -187,73 +343,88 @@ class Host:
         runtime.generation += 1
         self.audit.record("plugin.starting", plugin=runtime.name, version=runtime.source.version)
         try:
-            await self._launch(runtime)
-            started = await runtime.call("start", timeout_s=self.options.start_timeout_s)
+            runtime.process, runtime.channel = await self._launch(runtime, runtime.source)
+            started = await runtime.call("start", None, timeout_s=self.options.start_timeout_s)
+            registrations = self._accept(runtime.name, runtime.policy, started)
         except (PluginctlError, OSError) as exc:
-            await self._discard_worker(runtime)
+            await self._discard(runtime.process, runtime.channel)
             self._fail(runtime, _failure_text(exc))
             return
-        runtime.registrations = self._accept(runtime, started)
+        self._subscribe(runtime.name, registrations)
+        runtime.registrations = registrations
         runtime.state = PluginState.ACTIVE
         runtime.started_at = time.monotonic()
-        self.audit.record(
-            "plugin.active", plugin=runtime.name, pid=runtime.process and runtime.process.pid
-        )
+        self.audit.record("plugin.active", plugin=runtime.name, pid=runtime.process.pid)
 
-    async def _launch(self, runtime: PluginRuntime) -> None:
+    async def _launch(
+        self,
+        runtime: PluginRuntime,
+        source: PluginSource,
+        *,
+        settings: dict[str, object] | None = None,
+        policy: Policy | None = None,
+    ) -> tuple[WorkerProcess, Channel]:
+        """Start a worker for ``source`` and open its channel; ``runtime`` is not changed.
+
+        ``settings`` and ``policy`` default to the runtime's: a reload passes the new ones.
+        """
         assert self._loop is not None
         runtime.data_dir.mkdir(parents=True, exist_ok=True)
         spec = WorkerSpec(
             plugin=runtime.name,
-            entry_point=runtime.source.entry_point,
-            import_root=str(runtime.source.import_root) if runtime.source.import_root else None,
+            entry_point=source.entry_point,
+            import_root=str(source.import_root) if source.import_root else None,
             data_dir=str(runtime.data_dir),
-            config=runtime.settings,
-            call_timeout_s=runtime.call_timeout_s,
+            config=runtime.settings if settings is None else settings,
+            call_timeout_s=self._call_timeout(source),
             max_frame_bytes=self.options.max_frame_bytes,
         )
         process = await (self._zygote.fork(spec) if self._zygote else spawn_worker(spec))
-        runtime.process = process
-        runtime.forward_output(self._loop, logging.getLogger(f"pluginctl.plugin.{runtime.name}"))
-        _, channel = await self._loop.create_unix_connection(
-            lambda: Channel(
-                runtime.name,
-                role="host",
-                handler=self._api_handler(runtime),
-                on_notify=self._notify_handler(runtime),
-                on_close=lambda reason: self._channel_closed(runtime, process, reason),
-                map_failure=runtime.failed,
-                max_frame_bytes=self.options.max_frame_bytes,
-            ),
-            sock=process.sock,
-        )
-        runtime.channel = channel
-        await asyncio.wait_for(channel.ready(), self.options.start_timeout_s)
+        forward_output(process, self._loop, logging.getLogger(f"pluginctl.plugin.{runtime.name}"))
+        try:
+            _, channel = await self._loop.create_unix_connection(
+                lambda: Channel(
+                    runtime.name,
+                    role="host",
+                    handler=self._api_handler(runtime, policy or runtime.policy),
+                    on_notify=self._notify_handler(runtime),
+                    on_close=lambda reason: self._channel_closed(runtime, process, reason),
+                    map_failure=runtime.failed,
+                    max_frame_bytes=self.options.max_frame_bytes,
+                ),
+                sock=process.sock,
+            )
+            await asyncio.wait_for(channel.ready(), self.options.start_timeout_s)
+        except BaseException:
+            await self._discard(process, None)
+            raise
+        return process, channel
 
-    def _accept(self, runtime: PluginRuntime, started: object) -> Registrations:
+    def _accept(self, name: str, policy: Policy, started: object) -> Registrations:
         """Check the registrations a worker reports against what its manifest grants."""
         import msgspec
 
         try:
             registrations = msgspec.convert(started, Registrations)
         except msgspec.ValidationError as exc:
-            raise ProtocolViolation(
-                f"{runtime.name} reported malformed registrations: {exc}"
-            ) from None
-        policy = runtime.policy
+            raise ProtocolViolation(f"{name} reported malformed registrations: {exc}") from None
         if registrations.routes and not policy.grants("routes"):
-            self.audit.record("permission.denied", plugin=runtime.name, permission="routes")
+            self.audit.record("permission.denied", plugin=name, permission="routes")
             registrations = msgspec.structs.replace(registrations, routes=[])
+        allowed = []
         for pattern in registrations.events:
             if policy.grants("events:subscribe", pattern):
-                self.events.subscribe(runtime.name, pattern)
+                allowed.append(pattern)
             else:
                 self.audit.record(
-                    "permission.denied",
-                    plugin=runtime.name,
-                    permission=f"events:subscribe:{pattern}",
+                    "permission.denied", plugin=name, permission=f"events:subscribe:{pattern}"
                 )
-        return registrations
+        return msgspec.structs.replace(registrations, events=allowed)
+
+    def _subscribe(self, name: str, registrations: Registrations) -> None:
+        self.events.unsubscribe_all(name)
+        for pattern in registrations.events:
+            self.events.subscribe(name, pattern)
 
     async def _stop_plugin(self, runtime: PluginRuntime, *, grace_s: float) -> None:
         if runtime.state is PluginState.ACTIVE:
@@ -261,19 +432,21 @@ class Host:
             with contextlib.suppress(PluginctlError, OSError):
                 await runtime.call("stop", timeout_s=grace_s)
         self.events.unsubscribe_all(runtime.name)
-        await self._discard_worker(runtime, grace_s=grace_s)
+        await self._discard(runtime.process, runtime.channel, grace_s=grace_s)
         if runtime.state is PluginState.STOPPING:
             runtime.state = PluginState.RESOLVED
             self.audit.record("plugin.stopped", plugin=runtime.name)
 
-    async def _discard_worker(self, runtime: PluginRuntime, *, grace_s: float = 1.0) -> None:
-        channel, process = runtime.channel, runtime.process
+    async def _discard(
+        self, process: WorkerProcess | None, channel: Channel | None, *, grace_s: float = 1.0
+    ) -> None:
+        """Close a worker's channel and end it (SIGTERM, grace, SIGKILL)."""
         if channel is not None:
             channel.close()
         if process is not None:
             await process.stop(grace_s=grace_s)
             assert self._loop is not None
-            runtime.close_output(self._loop)
+            close_output(process, self._loop)
 
     def _fail(self, runtime: PluginRuntime, reason: str) -> None:
         runtime.state = PluginState.FAILED
@@ -295,6 +468,9 @@ class Host:
     ) -> None:
         if isinstance(reason, ProtocolViolation):
             process.send_signal(9)
+        if runtime.process is not process:
+            return  # a worker being retired after a reload, or one that never took over
+        if isinstance(reason, ProtocolViolation):
             runtime.exit_reason = f"dropped: {reason}"
         if runtime.state not in (PluginState.ACTIVE, PluginState.STARTING):
             return
@@ -329,8 +505,8 @@ class Host:
 
     # -- the host API, as workers call it -----------------------------------------
 
-    def _api_handler(self, runtime: PluginRuntime):  # type: ignore[no-untyped-def]  # a closure
-        policy, kv, name = runtime.policy, runtime.kv, runtime.name
+    def _api_handler(self, runtime: PluginRuntime, policy: Policy):  # type: ignore[no-untyped-def]  # a closure
+        kv, name = runtime.kv, runtime.name
 
         def handle(method: str, args: list[object]) -> object:
             if method.startswith("kv."):

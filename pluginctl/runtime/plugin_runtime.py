@@ -7,7 +7,7 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pluginctl.runtime.protocol import HttpRequest
     from pluginctl.services.kv import KeyValueStore
 
-__all__ = ["PluginRuntime", "PluginState"]
+__all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
 
 
 class PluginState(enum.StrEnum):
@@ -65,7 +65,6 @@ class PluginRuntime:
     started_at: float | None = None
     requests: int = 0
     errors: int = 0
-    _output_tasks: list[asyncio.Handle] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -132,39 +131,38 @@ class PluginRuntime:
             "last_error": self.last_error,
         }
 
-    def forward_output(self, loop: asyncio.AbstractEventLoop, log: logging.Logger) -> None:
-        """Log the worker's stdout and stderr, line by line, tagged with the plugin."""
-        assert self.process is not None
-        for fd, stream in ((self.process.stdout, "stdout"), (self.process.stderr, "stderr")):
-            os.set_blocking(fd, False)
-            pending = bytearray()
 
-            def on_readable(
-                fd: int = fd, stream: str = stream, pending: bytearray = pending
-            ) -> None:
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    return
-                if not chunk:
-                    loop.remove_reader(fd)
-                    os.close(fd)
-                    if pending:
-                        log.info("%s: %s", stream, pending.decode(errors="replace"))
-                    return
-                pending.extend(chunk)
-                *lines, rest = pending.split(b"\n")
-                pending[:] = rest
-                for line in lines:
-                    log.info("%s: %s", stream, line.decode(errors="replace"))
+def forward_output(
+    process: WorkerProcess, loop: asyncio.AbstractEventLoop, log: logging.Logger
+) -> None:
+    """Log a worker's stdout and stderr, line by line, tagged with the plugin."""
+    for fd, stream in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+        os.set_blocking(fd, False)
+        pending = bytearray()
 
-            loop.add_reader(fd, on_readable)
-
-    def close_output(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Stop reading the worker's output (the host is stopping)."""
-        if self.process is None:
-            return
-        for fd in (self.process.stdout, self.process.stderr):
-            with contextlib.suppress(OSError, ValueError):
+        def on_readable(fd: int = fd, stream: str = stream, pending: bytearray = pending) -> None:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
                 loop.remove_reader(fd)
                 os.close(fd)
+                if pending:
+                    log.info("%s: %s", stream, pending.decode(errors="replace"))
+                return
+            pending.extend(chunk)
+            *lines, rest = pending.split(b"\n")
+            pending[:] = rest
+            for line in lines:
+                log.info("%s: %s", stream, line.decode(errors="replace"))
+
+        loop.add_reader(fd, on_readable)
+
+
+def close_output(process: WorkerProcess, loop: asyncio.AbstractEventLoop) -> None:
+    """Stop reading a worker's output (it ended, or the host is stopping)."""
+    for fd in (process.stdout, process.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            loop.remove_reader(fd)
+            os.close(fd)

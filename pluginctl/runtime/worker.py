@@ -99,7 +99,7 @@ class Worker:
             "panel": lambda args: self._run(
                 self._plugin_item("panel", str(args[0])), api_last=True
             ),
-            "start": lambda _: self._start(),
+            "start": lambda args: self._start(args[0] if args else None),
             "stop": lambda _: self._stop(),
         }
 
@@ -142,13 +142,28 @@ class Worker:
             return None
         return self._invoke(hook.handler, *extra, api_pos=True)
 
-    def _start(self) -> object:
+    def _start(self, state: object) -> object:
+        """Import the plugin, hand it ``state`` (from a reload) and activate it."""
         plugin = self._import()
-        hook = plugin.hooks.get("on_activate")
         registrations = msgspec.to_builtins(plugin.registrations())
-        if hook is None:
+        load = plugin.hooks.get("load_state")
+        activate = plugin.hooks.get("on_activate")
+        if (load is None or state is None) and activate is None:
             return registrations
-        return _then(self._invoke(hook.handler, api_pos=True), lambda _: registrations)
+        return self._activate(state, load, activate, registrations)
+
+    async def _activate(
+        self,
+        state: object,
+        load: Registration | None,
+        activate: Registration | None,
+        registrations: object,
+    ) -> object:
+        if load is not None and state is not None:
+            await _settle(self._invoke(load.handler, state, api_pos=True))
+        if activate is not None:
+            await _settle(self._invoke(activate.handler, api_pos=True))
+        return registrations
 
     def _stop(self) -> object:
         hook = self._tables.get("hook", {}).get("on_deactivate")
@@ -157,8 +172,14 @@ class Worker:
     # -- helpers ------------------------------------------------------------------
 
     def _import(self) -> Plugin:
-        if self.spec.import_root and self.spec.import_root not in sys.path:
-            sys.path.insert(0, self.spec.import_root)
+        if self.spec.import_root:
+            from pathlib import Path
+
+            from pluginctl.runtime.fresh_import import install
+
+            install(Path(self.spec.import_root))  # edited as it runs: no stale bytecode
+            if self.spec.import_root not in sys.path:
+                sys.path.insert(0, self.spec.import_root)
         module_name, _, attribute = self.spec.entry_point.partition(":")
         module = importlib.import_module(module_name)
         plugin = getattr(module, attribute, None)
@@ -211,6 +232,13 @@ class Worker:
         else:
             call = functools.partial(handler, *args, **kwargs, **({"api": api} if api_kw else {}))
         return self._loop.run_in_executor(None, call)
+
+
+async def _settle(result: object) -> object:
+    """The value of a handler's result: awaited when it is a coroutine or a future."""
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        return await result
+    return result
 
 
 async def _first_reply(calls: list[object]) -> object:
