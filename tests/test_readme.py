@@ -28,7 +28,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pytest" in block("test-command")
 
 
-def test_the_main_command_creates_and_validates_with_every_feature() -> None:
+def test_the_main_command_creates_a_plugin_with_every_feature_and_runs_it_in_dev() -> None:
     command = block("main-command")
     assert "pluginctl create demo --no-input --with routes,db,admin,static" in command
-    assert "pluginctl validate" in command
+    assert command.endswith("pluginctl dev build/quickstart/demo")
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "build/quickstart/demo/demo/plugin.py" in quickstart  # what to edit

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from pluginctl._version import __version__
-from pluginctl.cli import create, list_plugins, run, run_tests, validate
+from pluginctl.cli import create, dev, list_plugins, run, run_tests, validate
 
 __all__ = ["app"]
 
@@ -60,6 +60,7 @@ def _root(
 
 app.command("create")(create.create)
 app.command("validate")(validate.validate)
+app.command("dev")(dev.dev)
 app.command("run")(run.run)
 app.command("list")(list_plugins.list_plugins)
 app.command("info")(list_plugins.info)

@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from pluginctl.runtime.launcher import HostPlan, RunningHost
 
-__all__ = ["run"]
+__all__ = ["run", "show_plan"]
 
 PluginPaths = Annotated[
     list[Path] | None,
@@ -40,7 +40,7 @@ def run(
     settings = load_host_config(config, data_dir=data_dir, installed=installed)
     plan = plan_host(settings, sources=plugin or [])
     bind_host = host or settings.server.host
-    _show_plan(plan, bind_host=bind_host)
+    show_plan(plan, bind_host=bind_host)
     from pluginctl.runtime.loop import run as run_loop
 
     run_loop(
@@ -56,7 +56,8 @@ def run(
     err_console().print("stopped")
 
 
-def _show_plan(plan: HostPlan, *, bind_host: str) -> None:
+def show_plan(plan: HostPlan, *, bind_host: str) -> None:
+    """Say which plugins are skipped, disabled or unresolved, and warn of a public bind."""
     from rich.markup import escape
 
     from pluginctl.cli._output import err_console

@@ -22,6 +22,7 @@ port = 8700                            # 0 picks a free port
 [defaults]                             # for every plugin's worker
 call_timeout_s = 5.0                   # not a default: unset, each plugin's own limit
 max_frame_mb = 16                      # the largest RPC frame a worker may send
+start_timeout_s = 30.0                 # to import and activate a plugin, or it fails
 start_method = "fork"                  # or "spawn", where fork is unavailable
 
 [defaults.rate.kv]                     # not a default: a token bucket per plugin for a
@@ -117,12 +118,14 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
         call_timeout_s: The deadline of every call into a plugin; None (unset) leaves
             each plugin its own ``limits.call_timeout_s`` from its manifest.
         max_frame_mb: The largest RPC frame a worker may send.
+        start_timeout_s: How long a plugin may take to import and activate.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
         rate: Token buckets per plugin, by capability (``calls``, ``kv``, ...).
     """
 
     call_timeout_s: _PositiveFloat | None = None
     max_frame_mb: _Positive = 16
+    start_timeout_s: _PositiveFloat = 30.0
     start_method: Literal["fork", "spawn"] = "fork"
     rate: dict[str, RateLimit] = {}
 
@@ -274,6 +277,7 @@ class HostConfig:
             "defaults": {
                 "call_timeout_s": self.defaults.call_timeout_s,
                 "max_frame_mb": self.defaults.max_frame_mb,
+                "start_timeout_s": self.defaults.start_timeout_s,
                 "start_method": self.defaults.start_method,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },

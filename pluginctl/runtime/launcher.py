@@ -87,6 +87,7 @@ def host_options(config: HostConfig) -> HostOptions:
     return HostOptions(
         data_dir=config.data_dir,
         call_timeout_s=defaults.call_timeout_s,
+        start_timeout_s=defaults.start_timeout_s,
         start_method=defaults.start_method,
         max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
         default_rates=defaults.rate,

@@ -136,7 +136,8 @@ def forward_output(
     process: WorkerProcess, loop: asyncio.AbstractEventLoop, log: logging.Logger
 ) -> None:
     """Log a worker's stdout and stderr, line by line, tagged with the plugin."""
-    for fd, stream in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+    for stream in ("stdout", "stderr"):
+        fd: int = getattr(process, stream)
         os.set_blocking(fd, False)
         pending = bytearray()
 
@@ -146,8 +147,7 @@ def forward_output(
             except BlockingIOError:
                 return
             if not chunk:
-                loop.remove_reader(fd)
-                os.close(fd)
+                _close_stream(process, stream, loop)
                 if pending:
                     log.info("%s: %s", stream, pending.decode(errors="replace"))
                 return
@@ -162,7 +162,21 @@ def forward_output(
 
 def close_output(process: WorkerProcess, loop: asyncio.AbstractEventLoop) -> None:
     """Stop reading a worker's output (it ended, or the host is stopping)."""
-    for fd in (process.stdout, process.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            loop.remove_reader(fd)
-            os.close(fd)
+    for stream in ("stdout", "stderr"):
+        _close_stream(process, stream, loop)
+
+
+def _close_stream(process: WorkerProcess, stream: str, loop: asyncio.AbstractEventLoop) -> None:
+    """Close one output pipe once: its number is -1 afterwards, never closed twice.
+
+    Closing a descriptor twice is not harmless: by the second time the number may
+    belong to another worker's socket or pipe.
+    """
+    fd: int = getattr(process, stream)
+    if fd < 0:
+        return
+    setattr(process, stream, -1)
+    with contextlib.suppress(OSError, ValueError):
+        loop.remove_reader(fd)
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -69,6 +69,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
     assert config.defaults == Defaults(
         call_timeout_s=2.5,
         max_frame_mb=4,
+        start_timeout_s=12.5,
         start_method="spawn",
         rate={"kv": RateLimit(rate_per_s=100, burst=200), "http": RateLimit(rate_per_s=0.5)},
     )
@@ -87,6 +88,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
         "defaults": {
             "call_timeout_s": 2.5,
             "max_frame_mb": 4,
+            "start_timeout_s": 12.5,
             "start_method": "spawn",
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
         },

@@ -1,0 +1,1 @@
+"""``pluginctl dev``: a host that follows a plugin's source and hot-swaps it on save."""
