@@ -6,9 +6,13 @@ read pytest's.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import UserError
@@ -16,17 +20,36 @@ from pluginctl.project import PluginProject
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
-__all__ = ["run_plugin_tests"]
+__all__ = ["JSON_SUMMARY_ENV", "SuiteResult", "run_plugin_tests"]
+
+#: Where pluginctl's pytest plugin writes the run's JSON summary, when set.
+JSON_SUMMARY_ENV = "PLUGINCTL_TEST_JSON"
 
 
-def run_plugin_tests(path: Path, *, pytest_args: Sequence[str] = ()) -> int:
-    """Run pytest on the plugin project at ``path`` and return pytest's exit code.
+@dataclass(frozen=True, slots=True)
+class SuiteResult:
+    """How a plugin's test run ended.
+
+    Attributes:
+        exit_code: pytest's exit code.
+        summary: The JSON summary (counts, failures, duration), when one was asked for.
+    """
+
+    exit_code: int
+    summary: dict[str, object] | None = None
+
+
+def run_plugin_tests(
+    path: Path, *, pytest_args: Sequence[str] = (), summary: bool = False
+) -> SuiteResult:
+    """Run pytest on the plugin project at ``path``.
 
     The project is found from ``path`` (its directory or any file inside it); pytest
     runs in the project's root with this interpreter, so the plugin must be installed
-    in this environment (``pip install -e '.[test]'``).
+    in this environment (``pip install -e '.[test]'``). pluginctl's pytest plugin
+    gives the tests their real-host fixtures. With ``summary``, pytest's output goes
+    to stderr and the result carries the run's JSON summary.
 
     Raises:
         ProjectError: when ``path`` is not a plugin project.
@@ -40,7 +63,19 @@ def run_plugin_tests(path: Path, *, pytest_args: Sequence[str] = ()) -> int:
         )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "1")}
     command = [sys.executable, "-m", "pytest", *pytest_args]
-    return subprocess.run(command, cwd=project.root, env=env, check=False).returncode
+    if not summary:
+        code = subprocess.run(command, cwd=project.root, env=env, check=False).returncode
+        return SuiteResult(code)
+    with tempfile.TemporaryDirectory(prefix="pluginctl-test-") as scratch:
+        target = Path(scratch) / "summary.json"
+        env[JSON_SUMMARY_ENV] = str(target)
+        code = subprocess.run(
+            command, cwd=project.root, env=env, check=False, stdout=sys.stderr.fileno()
+        ).returncode
+        found = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else None
+    if found is None:  # pytest ended before its session finished (a usage error)
+        found = {"exit_code": code, "tests": 0, "failures": []}
+    return SuiteResult(code, found)
 
 
 def _has_pytest() -> bool:

@@ -150,8 +150,9 @@ def test_generated_code_passes_ruff_with_default_settings(tmp_path: Path) -> Non
     longest = "a" + "-b" * 31 + "c"
     create_plugin(longest, output_dir=tmp_path, features=FEATURES, no_input=True)
     ruff = find_ruff()
-    run(ruff, "check", "--isolated", "--no-cache", tmp_path)
-    run(ruff, "format", "--isolated", "--no-cache", "--check", tmp_path)
+    # from the projects' side: in this checkout ruff would take pluginctl for first-party
+    run(ruff, "check", "--isolated", "--no-cache", tmp_path, cwd=tmp_path)
+    run(ruff, "format", "--isolated", "--no-cache", "--check", tmp_path, cwd=tmp_path)
 
 
 def test_the_installed_wheel_creates_the_same_project(

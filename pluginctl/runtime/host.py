@@ -111,6 +111,7 @@ class Host:
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Future[None]] = set()
+        self._settings_override: dict[str, Mapping[str, object]] = {}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -136,8 +137,12 @@ class Host:
             runtime.kv.close()
         self.audit.close()
 
-    async def add_plugin(self, source: PluginSource) -> PluginRuntime:
+    async def add_plugin(
+        self, source: PluginSource, *, settings: Mapping[str, object] | None = None
+    ) -> PluginRuntime:
         """Start one more plugin while the host runs; its state says whether it started.
+
+        ``settings`` replace what the host options set for this plugin.
 
         Raises:
             UserError: the host is not running, or already has a plugin of that name.
@@ -150,6 +155,8 @@ class Host:
                 hint=f"remove it first: await host.remove_plugin({source.name!r})",
             )
         self._order.append(source)
+        if settings is not None:
+            self._settings_override[source.name] = settings
         runtime = self._prepare(source)
         if runtime.state is not PluginState.FAILED:
             await self._start_plugin(runtime)
@@ -164,6 +171,7 @@ class Host:
         runtime = self._plugins.pop(name, None)
         if runtime is None:
             raise UserError(f"the host runs no plugin named {name!r}")
+        self._settings_override.pop(name, None)
         self._order = [source for source in self._order if source.name != name]
         try:
             await self._stop_plugin(runtime, grace_s=grace_s)
@@ -328,10 +336,11 @@ class Host:
 
     def _settings(self, source: PluginSource) -> dict[str, object]:
         """The plugin's settings, checked against its manifest (raises `ConfigError`)."""
+        given = self._settings_override.get(source.name)
         return resolve_settings(
             source.manifest,
-            self.options.settings.get(source.name, {}),
-            source=self.options.settings_source,
+            self.options.settings.get(source.name, {}) if given is None else given,
+            source=self.options.settings_source if given is None else "the test's settings",
         )
 
     async def _start_plugin(self, runtime: PluginRuntime) -> None:

@@ -28,8 +28,18 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pluginctl.runtime.host_config import HostConfig
+    from pluginctl.web.gateway import GatewayHost
 
-__all__ = ["HostPlan", "RunningHost", "host_options", "plan_host", "run_host"]
+__all__ = [
+    "Gateway",
+    "HostPlan",
+    "RunningHost",
+    "bind",
+    "host_options",
+    "plan_host",
+    "run_host",
+    "start_gateway",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,31 +137,58 @@ async def run_host(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop."""
-    from pluginctl.web.gateway import build_app
-
     sock = bind(bind_host, port)
     host = Host(plan.order, host_options(plan.config))
     stop = stop or asyncio.Event()
     try:
         await host.start()
-        server = _QuietServer(
-            uvicorn.Config(build_app(host), log_level="warning", lifespan="off", access_log=False)
-        )
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.005)
-        name, bound_port = sock.getsockname()[:2]
-        shown = f"[{name}]" if ":" in name else name
-        on_ready(RunningHost(host, f"http://{shown}:{bound_port}"))
+        gateway = await start_gateway(host, sock)
+        on_ready(RunningHost(host, gateway.url))
         with _stop_on_signals(stop):
-            waiter = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([serving, waiter], return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        await serving
+            waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+            ending: list[asyncio.Future[object]] = [gateway.serving, waiter]  # type: ignore[list-item]  # None and bool
+            await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+        await gateway.stop()
         waiter.cancel()
     finally:
         await host.stop()
         sock.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """The HTTP gateway serving on a socket: uvicorn, and the task it runs in."""
+
+    server: uvicorn.Server
+    serving: asyncio.Future[None]
+    sock: socket.socket
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of the socket (IPv6 in brackets)."""
+        name, port = self.sock.getsockname()[:2]
+        return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+    async def stop(self) -> None:
+        """Finish the requests in progress and stop serving (the socket stays open)."""
+        self.server.should_exit = True
+        await self.serving
+
+
+async def start_gateway(host: GatewayHost, sock: socket.socket) -> Gateway:
+    """Serve ``host``'s gateway with uvicorn on the listening ``sock``; return once it serves."""
+    from pluginctl.web.gateway import build_app
+
+    server = _QuietServer(
+        uvicorn.Config(build_app(host), log_level="warning", lifespan="off", access_log=False)
+    )
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.002)
+    if serving.done():
+        await serving  # it ended before serving: raise its error
+        raise UserError(f"the HTTP gateway on {sock.getsockname()} stopped at once")
+    return Gateway(server, serving, sock)
 
 
 class _QuietServer(uvicorn.Server):

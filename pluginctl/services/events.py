@@ -86,6 +86,17 @@ class EventBus:
         self._routes: dict[str, tuple[str, ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(max_in_flight)
+        self._observers: list[Callable[[str, str, object], None]] = []
+
+    def observe(self, observer: Callable[[str, str, object], None]) -> Callable[[], None]:
+        """Call ``observer(publisher, topic, payload)`` for every event published.
+
+        For tools that watch the traffic (test fixtures, the admin UI); an observer
+        sees every event, whoever subscribed, and must not raise. Returns the function
+        that stops the observation.
+        """
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
 
     def subscribe(self, plugin: str, pattern: str) -> None:
         """Deliver events whose topic matches ``pattern`` to ``plugin`` from now on.
@@ -148,6 +159,8 @@ class EventBus:
             UserError: when ``topic`` is not a topic (patterns cannot be published to).
         """
         _check_topic(topic)
+        for observer in self._observers:
+            observer(plugin, topic, payload)
         subscribers = self.subscribers(topic)
         for subscriber in subscribers:
             await self._room.acquire()

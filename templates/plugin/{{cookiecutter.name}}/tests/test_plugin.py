@@ -1,6 +1,7 @@
 """Tests of the plugin without a host: its manifest, its registrations, its handlers.
 
-Run them with ``pluginctl test`` (or ``pytest``) after ``pip install -e '.[test]'``.
+Run them with ``pluginctl test`` (or ``pytest``) after ``pip install -e '.[test]'``;
+``test_in_host.py`` runs the plugin itself.
 """
 
 from __future__ import annotations

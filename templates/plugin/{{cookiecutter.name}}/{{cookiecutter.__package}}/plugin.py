@@ -19,6 +19,11 @@ def greeting(name: str, *, salutation: str = "Hello") -> str:
     return f"{salutation}, {name}!"
 
 
+def salutation_of(api: Any) -> str:
+    """The salutation the host configured (``[config.salutation]`` in plugin.toml)."""
+    return "Hello" if api is None else str(api.config["salutation"])
+
+
 @plugin.on_activate
 def activate(api: Any) -> None:
     """Run once when the host starts the plugin, before it receives traffic."""
@@ -28,14 +33,15 @@ def activate(api: Any) -> None:
 @plugin.export("greet")
 def greet(name: str, *, api: Any = None) -> str:
     """Greet ``name``; other plugins call this with ``api.plugins.call``."""
-    return greeting(name)
+    return greeting(name, salutation=salutation_of(api))
 {% if cookiecutter.routes %}
 
 
 @plugin.route("GET", "/hello/{name}")
 async def hello(request: Any, api: Any) -> dict[str, str]:
     """``GET /plugins/{{ cookiecutter.name }}/hello/<name>``: a greeting as JSON."""
-    return {"message": greeting(request.path_params["name"])}
+    name = request.path_params["name"]
+    return {"message": greeting(name, salutation=salutation_of(api))}
 {% endif %}
 {% if cookiecutter.admin %}
 

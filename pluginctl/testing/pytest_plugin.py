@@ -1,0 +1,273 @@
+"""pluginctl's pytest plugin: run the plugin under test in a real host.
+
+Installed with pluginctl (entry point ``pytest11``), so plain ``pytest`` and
+``pluginctl test`` both have it. Nothing starts unless a test asks for a fixture.
+
+Fixtures:
+    plugin: The plugin under test, started in its own worker under a real host with
+        an empty data directory (a `pluginctl.testing.TestedPlugin`): ``.call(export,
+        *args)``, ``.state``, ``.url``, ``.reload()``. Stopped after the test.
+    client: An ``httpx.Client`` on the plugin's routes over real HTTP:
+        ``client.get("/hello/ada")`` requests ``/plugins/<name>/hello/ada``.
+    host: The host (a `pluginctl.testing.TestHost`) with the plugin running:
+        ``.publish(topic, payload)``, ``.audit()``, ``.url``.
+    events: The events published during the test (a
+        `pluginctl.testing.EventRecorder`): ``.topics()``, ``.of(topic)``,
+        ``.wait_for(topic)``.
+
+The host starts once per session (its zygote warm); each test's plugin starts from
+it in milliseconds. The plugin under test is the project at pytest's root directory
+(``--pluginctl-project PATH`` or the ``pluginctl_project`` ini option to choose).
+
+The ``pluginctl`` marker changes how the plugin runs in one test::
+
+    @pytest.mark.pluginctl(
+        plugins=["../cache"],        # other plugins to run alongside (project paths)
+        revoke=["kv"],               # take a permission away: test the denial
+        grant=["events:publish:x"],  # or grant one the manifest lacks
+        config={"salutation": "Hi"}, # the plugin's settings, as in pluginctl.toml
+    )
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import httpx
+
+    from pluginctl.runtime.discovery import PluginSource
+    from pluginctl.testing.harness import EventRecorder, TestedPlugin, TestHost
+
+__all__ = ["client", "events", "host", "plugin", "pluginctl_host", "pluginctl_project"]
+
+_MARKER_KEYS = frozenset({"plugins", "grant", "revoke", "config"})
+_JSON_ENV = "PLUGINCTL_TEST_JSON"  # as pluginctl.suite.JSON_SUMMARY_ENV
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pluginctl", "pluginctl: run the plugin under test in a real host")
+    group.addoption(
+        "--pluginctl-project",
+        metavar="PATH",
+        help="the plugin project under test (default: pytest's root directory)",
+    )
+    group.addoption(
+        "--pluginctl-json",
+        metavar="PATH",
+        help="write a JSON summary of the run (counts, failures, duration) to PATH",
+    )
+    parser.addini("pluginctl_project", "the plugin project under test, relative to the rootdir")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "pluginctl(plugins=[], grant=[], revoke=[], config={}): how the `plugin` fixture"
+        " runs the plugin under test (other plugins, permissions, settings)",
+    )
+
+
+@pytest.fixture(scope="session")
+def pluginctl_project(pytestconfig: pytest.Config) -> Path:
+    """The root of the plugin project under test."""
+    from pluginctl.project import PluginProject
+
+    given = pytestconfig.getoption("--pluginctl-project") or pytestconfig.getini(
+        "pluginctl_project"
+    )
+    path = Path(given) if given else pytestconfig.rootpath
+    if not path.is_absolute():
+        path = pytestconfig.rootpath / path
+    return PluginProject.from_path(path).root
+
+
+@pytest.fixture(scope="session")
+def pluginctl_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+    """One host (zygote, gateway) for the whole session; tests add their plugins to it."""
+    from pluginctl.testing.harness import TestHost
+
+    started = TestHost(tmp_path_factory.mktemp("pluginctl-host"))
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def events(pluginctl_host: TestHost) -> Iterator[EventRecorder]:
+    """The events published while the test runs (its plugin's activation included)."""
+    recorder = pluginctl_host.record_events()
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+@pytest.fixture
+def plugin(
+    request: pytest.FixtureRequest,
+    pluginctl_host: TestHost,
+    pluginctl_project: Path,
+    events: EventRecorder,
+) -> Iterator[TestedPlugin]:
+    """The plugin under test, running in its own worker with empty data."""
+    from pluginctl.runtime.discovery import load_source
+    from pluginctl.runtime.resolution import resolve
+
+    options = _marker_options(request)
+    source = _with_permissions(
+        load_source(pluginctl_project), grant=options.grant, revoke=options.revoke
+    )
+    others = [load_source(pluginctl_project / path) for path in options.plugins]
+    started: list[str] = []
+    tested = None
+    try:
+        for each in resolve([*others, source]):
+            settings = options.config if each.name == source.name else None
+            running = pluginctl_host.add(each, settings=settings)
+            started.append(each.name)
+            if each.name == source.name:
+                tested = running
+        assert tested is not None
+        yield tested
+    finally:
+        for name in reversed(started):
+            pluginctl_host.remove(name)
+
+
+@pytest.fixture
+def host(pluginctl_host: TestHost, plugin: TestedPlugin) -> TestHost:
+    """The host, with the plugin under test running in it."""
+    return pluginctl_host
+
+
+@pytest.fixture
+def client(plugin: TestedPlugin) -> Iterator[httpx.Client]:
+    """An HTTP client on the plugin's routes: paths are relative to ``/plugins/<name>/``."""
+    import httpx
+
+    with httpx.Client(base_url=plugin.url + "/", timeout=30.0) as http:
+        yield http
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """What the ``pluginctl`` marker asks for."""
+
+    plugins: tuple[str, ...] = ()
+    grant: tuple[str, ...] = ()
+    revoke: tuple[str, ...] = ()
+    config: dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+def _marker_options(request: pytest.FixtureRequest) -> _Options:
+    given: dict[str, object] = {}
+    for marker in reversed(list(request.node.iter_markers("pluginctl"))):  # nearest wins
+        unknown = sorted(set(marker.kwargs) - _MARKER_KEYS)
+        if marker.args or unknown:
+            _refuse(
+                f"@pytest.mark.pluginctl takes only the keywords {', '.join(sorted(_MARKER_KEYS))};"
+                f" got {', '.join(unknown) or 'positional arguments'} in {request.node.nodeid}"
+            )
+        given.update(marker.kwargs)
+    lists = {}
+    for key in ("plugins", "grant", "revoke"):
+        value = given.get(key, ())
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            _refuse(
+                f"@pytest.mark.pluginctl({key}=...) takes a list of strings, not {value!r}"
+            )
+        lists[key] = tuple(str(item) for item in value)
+    config = given.get("config", {})
+    if not isinstance(config, dict):
+        _refuse(f"@pytest.mark.pluginctl(config=...) takes a dict, not {config!r}")
+    return _Options(lists["plugins"], lists["grant"], lists["revoke"], config)
+
+
+def _with_permissions(
+    source: PluginSource, *, grant: tuple[str, ...], revoke: tuple[str, ...]
+) -> PluginSource:
+    """``source`` with permissions granted or revoked for one test."""
+    import msgspec
+
+    from pluginctl.permissions import PermissionSet, PermissionSyntaxError
+
+    if not grant and not revoke:
+        return source
+    granted, revoked = list(grant), set(revoke)
+    manifest = source.manifest
+    missing = sorted(revoked - set(manifest.permissions))
+    if missing:
+        _refuse(
+            f"revoke={missing} names permissions {source.name!r} does not declare;"
+            f" it declares {manifest.permissions}"
+        )
+    permissions = [p for p in manifest.permissions if p not in revoked]
+    permissions += [p for p in granted if p not in permissions]
+    try:
+        PermissionSet.parse(permissions)
+    except PermissionSyntaxError as exc:
+        _refuse(f"grant={granted}: {exc}")
+    changed = msgspec.structs.replace(manifest, permissions=permissions)
+    return dataclasses.replace(source, manifest=changed)
+
+
+# -- the JSON summary of ``pluginctl test --json`` ---------------------------------------
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.monotonic()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    target = session.config.getoption("--pluginctl-json") or os.environ.get(_JSON_ENV)
+    if not target:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stats: dict[str, list[pytest.TestReport]] = getattr(reporter, "stats", {}) if reporter else {}
+    counts = {
+        kind: len(stats.get(kind, []))
+        for kind in ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
+    }
+    failures = [
+        {
+            "test": report.nodeid,
+            "when": report.when,
+            "message": _short(report.longreprtext),
+        }
+        for kind in ("failed", "error")
+        for report in stats.get(kind, [])
+        if hasattr(report, "nodeid")
+    ]
+    started = session.config.stash.get(_STARTED, time.monotonic())
+    summary = {
+        "exit_code": int(exitstatus),
+        "tests": session.testscollected,
+        **counts,
+        "duration_s": round(time.monotonic() - started, 3),
+        "failures": failures,
+    }
+    Path(target).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+_STARTED = pytest.StashKey[float]()
+
+
+def _refuse(message: str) -> NoReturn:
+    """Fail the test that asked for a wrong setup, with just the message."""
+    pytest.fail(message, pytrace=False)
+
+
+def _short(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
