@@ -186,6 +186,16 @@ class PluginFiles:
             tuple(python), manifest, pyproject, tuple(static), tuple(migrations), tuple(deleted)
         )
 
+    def moved_on(self) -> bool:
+        """Whether any file differs from its last seen content (an event is on its way).
+
+        Nothing is recorded: the change is still the watcher's to report.
+        """
+        current = set(self._current())
+        if current != set(self._hashes):
+            return True
+        return any(_digest(path) != digest for path, digest in self._hashes.items())
+
     def _holds_package(self, path: Path) -> bool:
         """Whether ``path`` is the project or a directory on the way to the package."""
         return path == self.root or (

@@ -163,7 +163,8 @@ class Follower:
         self.reporter.reload_finished(self.name, _since(seen_at), result.generation)
 
     def _failed(self, stage: str, error: str, seen_at: float) -> None:
-        if self._pending is not None:  # newer saves wait: this one was likely caught mid-write
+        if self._pending is not None or self.files.moved_on():
+            # newer saves wait (or are being written): this one was likely caught mid-write
             self.reporter.reload_superseded(self.name, stage, error)
         else:
             self.reporter.reload_failed(self.name, stage, error, _since(seen_at))

@@ -185,9 +185,7 @@ def _marker_options(request: pytest.FixtureRequest) -> _Options:
     for key in ("plugins", "grant", "revoke"):
         value = given.get(key, ())
         if isinstance(value, str) or not isinstance(value, list | tuple):
-            _refuse(
-                f"@pytest.mark.pluginctl({key}=...) takes a list of strings, not {value!r}"
-            )
+            _refuse(f"@pytest.mark.pluginctl({key}=...) takes a list of strings, not {value!r}")
         lists[key] = tuple(str(item) for item in value)
     config = given.get("config", {})
     if not isinstance(config, dict):

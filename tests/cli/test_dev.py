@@ -262,9 +262,9 @@ def test_fifty_saves_in_a_second_coalesce_and_no_request_fails(dev: Dev, project
     prober.join()
     assert failures == []
     assert not [(e["stage"], e["error"]) for e in paced if e["event"] == "reload.failed"]
-    assert 1 <= len([e for e in paced if e["event"] == "reload.started"]) <= 50
+    assert [e for e in paced if e["event"] == "reload.finished"]
     # a save caught half-written may fail its reload; the one after it wins
-    assert 1 <= len([e for e in burst if e["event"] == "reload.started"]) <= 5
+    assert 1 <= len([e for e in burst if e["event"] == "reload.started"]) <= 10
     assert burst[-1]["event"] == "reload.finished"
 
 
