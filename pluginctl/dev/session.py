@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: How long the watcher waits for more events once it has one, in ms: short, because
 #: a reload is cheap and later saves are merged into the pending reload anyway.
-WATCH_STEP_MS = 3
+WATCH_STEP_MS = 1
 _POLL_DELAY_MS = 50
 
 
