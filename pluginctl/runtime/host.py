@@ -272,7 +272,7 @@ class Host:
         if runtime.registrations is None or "dump_state" not in runtime.registrations.hooks:
             return None
         try:
-            return await runtime.call("hook", "dump_state")
+            return await runtime.control("hook", "dump_state")
         except PluginctlError as exc:
             logger.warning(
                 "plugin %s: dump_state failed, reloading without state: %s", runtime.name, exc
@@ -353,7 +353,7 @@ class Host:
         self.audit.record("plugin.starting", plugin=runtime.name, version=runtime.source.version)
         try:
             runtime.process, runtime.channel = await self._launch(runtime, runtime.source)
-            started = await runtime.call("start", None, timeout_s=self.options.start_timeout_s)
+            started = await runtime.control("start", None, timeout_s=self.options.start_timeout_s)
             registrations = self._accept(runtime.name, runtime.policy, started)
         except (PluginctlError, OSError) as exc:
             await self._discard(runtime.process, runtime.channel)
@@ -439,7 +439,7 @@ class Host:
         if runtime.state is PluginState.ACTIVE:
             runtime.state = PluginState.STOPPING
             with contextlib.suppress(PluginctlError, OSError):
-                await runtime.call("stop", timeout_s=grace_s)
+                await runtime.control("stop", timeout_s=grace_s)
         self.events.unsubscribe_all(runtime.name)
         await self._discard(runtime.process, runtime.channel, grace_s=grace_s)
         if runtime.state is PluginState.STOPPING:

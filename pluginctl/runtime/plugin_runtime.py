@@ -96,10 +96,22 @@ class PluginRuntime:
         self.requests += 1
         if channel is None or not channel.is_open:
             self.errors += 1
-            gone = asyncio.get_running_loop().create_future()
-            gone.set_exception(WorkerCrashed(self.name, self.exit_reason or "it is not running"))
-            return gone
+            return self._gone()
         return channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+
+    def control(
+        self, method: str, *args: object, timeout_s: float | None = None
+    ) -> Awaitable[object]:
+        """A lifecycle call (``start``, ``stop``, a hook): not traffic, so not counted."""
+        channel = self.channel
+        if channel is None or not channel.is_open:
+            return self._gone()
+        return channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+
+    def _gone(self) -> asyncio.Future[object]:
+        gone: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        gone.set_exception(WorkerCrashed(self.name, self.exit_reason or "it is not running"))
+        return gone
 
     def failed(self, error: BaseException) -> BaseException:
         """Count a failed call; a closed channel becomes `WorkerCrashed` with the reason.

@@ -288,3 +288,24 @@ def test_an_endless_loop_at_import_is_cut_off_and_the_old_version_serves(
     edit(project, "plugin = Plugin()\nwhile True:\n    pass", "plugin = Plugin()")
     dev.wait("reload.finished")
     assert dev.message().startswith("Hello, ada!")
+
+
+def test_polling_finds_changes_without_file_events(project: Path, tmp_path: Path) -> None:
+    polling = Dev(project, tmp_path / "data", "--poll")
+    try:
+        edit(project, GREETING, GREETING.replace("Hello", "Polled"))
+        polling.wait("reload.finished")
+        assert polling.message().startswith("Polled, ada!")
+    finally:
+        polling.stop()
+
+
+def test_new_python_dependencies_say_what_to_reinstall(dev: Dev, project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    old = 'dependencies = ["pluginctl>=0.1,<0.2"]'
+    assert old in text
+    pyproject.write_text(text.replace(old, 'dependencies = ["pluginctl>=0.1,<0.2", "attrs"]'))
+    changed = dev.wait("dependencies.changed")
+    assert f"pip install -e {project}" in str(changed["hint"])
+    dev.wait("reload.finished")
