@@ -207,6 +207,9 @@ class Host:
             settings = self._settings(source)
         except ConfigError as exc:
             return self._reload_failed(runtime, begun, f"{exc}\nhint: {exc.hint}")
+        unmet = self._unmet_requirements(source)
+        if unmet:
+            return self._reload_failed(runtime, begun, unmet)
         state = await self._dump_state(runtime)
         policy = self._policy(source)
         process: WorkerProcess | None = None
@@ -236,6 +239,22 @@ class Host:
         self._watchers.add(retiring)
         retiring.add_done_callback(self._watchers.discard)
         return Reload(name, ok=True, latency_ms=latency_ms, generation=runtime.generation)
+
+    def _unmet_requirements(self, source: PluginSource) -> str | None:
+        """Why ``source`` cannot run beside the running plugins (host range, dependencies)."""
+        from pluginctl.runtime.resolution import plan
+
+        running = [
+            runtime.source
+            for runtime in self._plugins.values()
+            if runtime.name != source.name and runtime.state is PluginState.ACTIVE
+        ]
+        problems = [
+            problem
+            for problem in plan([*running, source]).problems
+            if problem.plugin == source.name
+        ]
+        return "\n".join(str(problem) for problem in problems) or None
 
     async def _restart(self, runtime: PluginRuntime, source: PluginSource, begun: float) -> Reload:
         """Start a plugin that is not serving (failed, stopped) from ``source``."""

@@ -246,3 +246,28 @@ def test_a_failed_plugin_is_started_afresh_by_a_reload(tmp_path: Path) -> None:
                 await host.reload_plugin("nope")
 
     asyncio.run(scenario())
+
+
+def test_a_new_dependency_that_is_not_running_is_refused_with_the_fix(tmp_path: Path) -> None:
+    project = copy_hello(tmp_path)
+    manifest = project / "hello" / "plugin.toml"
+
+    async def scenario() -> None:
+        async with running_host(project, EXAMPLES / "cache", data_dir=tmp_path / "data") as (
+            host,
+            client,
+        ):
+            manifest.write_text(manifest.read_text() + '\n[dependencies]\nnotes = ">=1"\n')
+            result = await host.reload_plugin("hello", load_source(project))
+            assert not result.ok
+            assert "depends on 'notes' (>=1), which is not installed" in str(result.error)
+            assert "hint: install it: pip install notes" in str(result.error)
+            assert (await greet(client)).startswith("Hello, ada!")
+            text = manifest.read_text().replace('notes = ">=1"', 'cache = ">=5"')
+            manifest.write_text(text)
+            result = await host.reload_plugin("hello", load_source(project))
+            assert "but the 'cache' found is 0.1.0" in str(result.error)
+            manifest.write_text(text.replace('cache = ">=5"', 'cache = ">=0.1"'))
+            await reload(host, project)
+
+    asyncio.run(scenario())
