@@ -181,7 +181,11 @@ def _edit_and_wait(
     module: Path, value: str, url: str, *, timeout_s: float = _EDIT_TIMEOUT_S
 ) -> float:
     """Rewrite the ``VALUE`` line to ``value``; milliseconds until ``url`` answers it."""
-    text = module.read_text(encoding="utf-8")
+    return _save_and_wait(module, module.read_text(encoding="utf-8"), value, url, timeout_s)
+
+
+def _save_and_wait(module: Path, text: str, value: str, url: str, timeout_s: float) -> float:
+    """Save ``text`` with its ``VALUE`` line set to ``value``; ms until ``url`` answers it."""
     start = text.index('VALUE = "')
     end = text.index("\n", start)
     changed = f'{text[:start]}VALUE = "{value}"{text[end:]}'
@@ -209,13 +213,7 @@ def _recover(dev: _Dev, module: Path, value: str, url: str) -> float:
     failures = sum(1 for e in dev.seen if e["event"] == "reload.failed")
     module.write_text(good.replace('VALUE = "', 'VALUE = ("', 1), encoding="utf-8")
     dev.wait(lambda: sum(1 for e in dev.seen if e["event"] == "reload.failed") > failures)
-    start = good.index('VALUE = "')
-    end = good.index("\n", start)
-    fixed = f'{good[:start]}VALUE = "{value}"{good[end:]}'
-    with httpx.Client(timeout=2.0) as client:
-        began = time.perf_counter()
-        module.write_text(fixed, encoding="utf-8")
-        return _wait_for(client, url, value, began)
+    return _save_and_wait(module, good, value, url, _EDIT_TIMEOUT_S)
 
 
 class _Dev:

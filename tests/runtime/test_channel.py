@@ -94,42 +94,40 @@ def test_errors_keep_their_type_across_the_boundary() -> None:
     run(scenario)
 
 
-def test_a_deadline_cancels_the_call_on_both_sides() -> None:
-    cancelled = asyncio.Event()
+class Forever:
+    """A handler that never answers, and notes when it is cancelled."""
 
-    async def forever() -> None:
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def __call__(self, method: str, args: list[object]) -> None:
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
-            cancelled.set()
+            self.cancelled.set()
             raise
 
+
+def test_a_deadline_cancels_the_call_on_both_sides() -> None:
     async def scenario() -> None:
-        host, _ = await pair(None, lambda method, args: forever())
+        forever = Forever()
+        host, _ = await pair(None, forever)
         with pytest.raises(CallTimeout, match=r"did not answer forever within 0\.05 s"):
             await host.call("forever", timeout_s=0.05)
-        await asyncio.wait_for(cancelled.wait(), 2)
+        await asyncio.wait_for(forever.cancelled.wait(), 2)
         host.close()
 
     run(scenario)
 
 
 def test_cancelling_a_call_cancels_its_handler_in_the_peer() -> None:
-    cancelled = asyncio.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     async def scenario() -> None:
-        host, _ = await pair(None, lambda method, args: forever())
+        forever = Forever()
+        host, _ = await pair(None, forever)
         waiting = asyncio.ensure_future(asyncio.wait_for(host.call("forever"), 0.05))
         with pytest.raises(TimeoutError):
             await waiting
-        await asyncio.wait_for(cancelled.wait(), 2)
+        await asyncio.wait_for(forever.cancelled.wait(), 2)
         host.close()
 
     run(scenario)
