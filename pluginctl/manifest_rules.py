@@ -123,6 +123,8 @@ def _describe(message: str, key: str, *, kind: object, base: str, source: str) -
         allowed = typing.get_args(_annotation_at(kind, relative))
         value = message.removeprefix("Invalid enum value ")
         return Problem(source, key, f"{value} is not allowed", hint=f"one of: {', '.join(allowed)}")
+    if not message.startswith("expected"):  # a rule the values break together (__post_init__)
+        return Problem(source, key, message, hint="change the values so that this holds")
     return Problem(source, key, message, hint="change the value to the expected type")
 
 

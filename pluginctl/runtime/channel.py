@@ -104,6 +104,9 @@ class Channel(asyncio.Protocol):
             (None for a clean EOF, the `ProtocolViolation` or OS error otherwise).
         map_failure: Given the exception an outgoing call failed with, returns the
             one its caller gets; the host counts failures and names a crashed worker.
+        before_failing: Awaited after the connection ends and before the calls in
+            flight fail: the host waits there (briefly) for the worker's exit status,
+            so the failures can say how the worker ended.
         max_frame_bytes: The largest frame accepted from the peer.
     """
 
@@ -116,6 +119,7 @@ class Channel(asyncio.Protocol):
         on_notify: Callable[[str, list[object]], object] | None = None,
         on_close: Callable[[BaseException | None], None] | None = None,
         map_failure: Callable[[BaseException], BaseException] | None = None,
+        before_failing: Callable[[], Awaitable[None]] | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.name = name
@@ -124,6 +128,7 @@ class Channel(asyncio.Protocol):
         self._on_notify = on_notify
         self._on_close = on_close
         self._map_failure = map_failure
+        self._before_failing = before_failing
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Call] = {}
@@ -135,6 +140,7 @@ class Channel(asyncio.Protocol):
         self._sweep_at = math.inf  # when the deadline timer fires next
         self._sweeper: asyncio.TimerHandle | None = None
         self._greeted = False
+        self._failing: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._peer: asyncio.Future[Hello] = self._loop.create_future()
         self._closed: asyncio.Future[BaseException | None] = self._loop.create_future()
@@ -370,6 +376,17 @@ class Channel(asyncio.Protocol):
             task = asyncio.ensure_future(result)
             task.add_done_callback(_log_failure)
 
+    async def _fail_after(self, pending: list[_Call], settled: Awaitable[None]) -> None:
+        try:
+            await settled
+        finally:
+            self._fail_all(pending)
+
+    def _fail_all(self, pending: list[_Call]) -> None:
+        for future in pending:
+            if not future.done():
+                self._fail(future, ChannelClosed(f"the channel to {self.name} closed"))
+
     def _arm_sweeper(self, when: float) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -412,9 +429,10 @@ class Channel(asyncio.Protocol):
             self._on_close(reason)
         pending = list(self._pending.values())
         self._pending.clear()
-        for future in pending:
-            if not future.done():
-                self._fail(future, ChannelClosed(f"the channel to {self.name} closed"))
+        if pending and self._before_failing is not None:
+            self._failing = asyncio.ensure_future(self._fail_after(pending, self._before_failing()))
+        else:
+            self._fail_all(pending)
         for task in self._serving.values():
             task.cancel()
         self._serving.clear()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pluginctl.errors import (
     ConfigError,
@@ -35,6 +36,7 @@ from pluginctl.runtime.plugin_runtime import (
 from pluginctl.runtime.policy import Policy
 from pluginctl.runtime.processes import Zygote, spawn_worker
 from pluginctl.runtime.protocol import DEFAULT_MAX_FRAME_BYTES, WorkerSpec
+from pluginctl.runtime.supervisor import CrashHistory, RestartPolicy, explain_exit
 from pluginctl.services.events import EventBus
 from pluginctl.services.kv import KeyValueStore
 from pluginctl.services.settings import resolve_settings
@@ -52,6 +54,7 @@ __all__ = ["Host", "HostOptions", "Reload"]
 logger = logging.getLogger(__name__)
 
 _RETIRE_GRACE_S = 2.0  # a replaced worker's time for on_deactivate, then to exit
+_EXIT_WAIT_S = 0.2  # how long failed calls wait for the exit status of a worker that hung up
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,10 @@ class HostOptions:
         call_timeout_s: The deadline of every call into a plugin; None keeps each
             plugin's own ``limits.call_timeout_s``.
         start_timeout_s: How long a plugin may take to import and activate.
+        deadline_grace_s: How long past a call's deadline a silent worker lives on.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
+        restart: How a crashed plugin is restarted (or disabled after a crash loop).
+        restart_by_plugin: Plugins with a restart policy of their own.
         max_frame_bytes: The largest RPC frame accepted from a worker.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
@@ -73,7 +79,10 @@ class HostOptions:
     data_dir: Path
     call_timeout_s: float | None = None
     start_timeout_s: float = 30.0
+    deadline_grace_s: float = 1.0
     start_method: str = "fork"
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_by_plugin: Mapping[str, RestartPolicy] = field(default_factory=dict)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -112,6 +121,7 @@ class Host:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Future[None]] = set()
         self._settings_override: dict[str, Mapping[str, object]] = {}
+        self._probing: set[Channel] = set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -258,6 +268,7 @@ class Host:
 
     async def _restart(self, runtime: PluginRuntime, source: PluginSource, begun: float) -> Reload:
         """Start a plugin that is not serving (failed, stopped) from ``source``."""
+        self._cancel_restart(runtime)
         try:
             settings = self._settings(source)
         except ConfigError as exc:
@@ -335,6 +346,10 @@ class Host:
             kv=KeyValueStore.open(data_dir / "kv.sqlite3"),
             call_timeout_s=self._call_timeout(source),
         )
+        runtime.crashes = CrashHistory(
+            self.options.restart_by_plugin.get(source.name, self.options.restart)
+        )
+        runtime.on_timeout = lambda: self._check_stuck(runtime)
         self._plugins[source.name] = runtime
         if invalid is not None:
             self.audit.record(
@@ -418,6 +433,7 @@ class Host:
                     on_notify=self._notify_handler(runtime),
                     on_close=lambda reason: self._channel_closed(runtime, process, reason),
                     map_failure=runtime.failed,
+                    before_failing=lambda: self._await_exit(runtime, process),
                     max_frame_bytes=self.options.max_frame_bytes,
                 ),
                 sock=process.sock,
@@ -455,6 +471,7 @@ class Host:
             self.events.subscribe(name, pattern)
 
     async def _stop_plugin(self, runtime: PluginRuntime, *, grace_s: float) -> None:
+        self._cancel_restart(runtime)
         if runtime.state is PluginState.ACTIVE:
             runtime.state = PluginState.STOPPING
             with contextlib.suppress(PluginctlError, OSError):
@@ -506,13 +523,155 @@ class Host:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
+    async def _await_exit(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
+        """Wait a moment for a worker's exit status, so failed calls can say how it ended."""
+        try:
+            ended = await asyncio.wait_for(asyncio.shield(process.exited), _EXIT_WAIT_S)
+        except TimeoutError:
+            return  # alive, or slow to be reaped: the calls fail without the status
+        if runtime.process is process and runtime.exit_reason is None:
+            runtime.exit_reason = explain_exit(ended.code, ended.reason)
+
     async def _worker_ended(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
         ended = await process.exited
-        reason = runtime.exit_reason or ended.reason
+        reason = runtime.exit_reason or explain_exit(ended.code, ended.reason)
         runtime.exit_reason = reason
         if runtime.process is process and runtime.state is PluginState.ACTIVE:
             self.audit.record("worker.crashed", plugin=runtime.name, reason=reason, code=ended.code)
             self._fail(runtime, f"the worker {reason}")
+            self._after_crash(runtime)
+
+    # -- supervision ------------------------------------------------------------------
+
+    def _after_crash(self, runtime: PluginRuntime) -> None:
+        """Restart ``runtime`` after its backoff, or disable it after a crash loop."""
+        assert runtime.crashes is not None
+        assert self._loop is not None
+        now = time.monotonic()
+        uptime = now - runtime.started_at if runtime.started_at is not None else None
+        runtime.started_at = None
+        decision = runtime.crashes.crashed(at=now, uptime_s=uptime)
+        if decision.disable:
+            policy = runtime.crashes.policy
+            runtime.state = PluginState.DISABLED
+            runtime.last_error = (
+                f"disabled after {decision.crashes_in_window} crashes within"
+                f" {policy.window_s:g} s; the last: {runtime.last_error}"
+            )
+            self.audit.record(
+                "plugin.disabled",
+                plugin=runtime.name,
+                reason="crash loop",
+                crashes=decision.crashes_in_window,
+            )
+            logger.warning("plugin %s: %s", runtime.name, runtime.last_error)
+            return
+        runtime.restart_at = now + decision.delay_s
+        runtime.restart_handle = self._loop.call_later(
+            decision.delay_s, self._restart_crashed, runtime
+        )
+        self.audit.record(
+            "plugin.restart_scheduled",
+            plugin=runtime.name,
+            delay_s=round(decision.delay_s, 3),
+            attempt=decision.attempt,
+        )
+
+    def _restart_crashed(self, runtime: PluginRuntime) -> None:
+        runtime.restart_handle = None
+        task = asyncio.ensure_future(self._restart_now(runtime))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _restart_now(self, runtime: PluginRuntime) -> None:
+        """Start a crashed plugin again in a fresh worker; another crash goes round again."""
+        if (
+            runtime.state is not PluginState.FAILED
+            or self._plugins.get(runtime.name) is not runtime
+        ):
+            return  # stopped, disabled, removed or reloaded meanwhile
+        runtime.restart_at = None
+        await self._discard(runtime.process, runtime.channel)
+        runtime.process = runtime.channel = None
+        runtime.exit_reason = None
+        runtime.restarts += 1
+        await self._start_plugin(runtime)
+        state = cast("PluginState", runtime.state)  # changed by the start
+        if state is PluginState.ACTIVE:
+            self.audit.record("plugin.restarted", plugin=runtime.name, restarts=runtime.restarts)
+        elif state is PluginState.FAILED:
+            self._after_crash(runtime)
+
+    def _cancel_restart(self, runtime: PluginRuntime) -> None:
+        if runtime.restart_handle is not None:
+            runtime.restart_handle.cancel()
+            runtime.restart_handle = None
+        runtime.restart_at = None
+
+    def _check_stuck(self, runtime: PluginRuntime) -> None:
+        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace."""
+        process, channel = runtime.process, runtime.channel
+        if process is None or channel is None or channel in self._probing:
+            return
+        self._probing.add(channel)
+        task = asyncio.ensure_future(self._probe_stuck(runtime, process, channel))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _probe_stuck(
+        self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel
+    ) -> None:
+        grace = self.options.deadline_grace_s
+        try:
+            await channel.ping(timeout_s=grace)
+        except (PluginctlError, OSError):
+            if runtime.process is process and not process.exited.done():
+                runtime.exit_reason = (
+                    f"was killed by the host: a call overran its deadline and the worker"
+                    f" then answered nothing for {grace:g} s (stuck in a loop or in native code)"
+                )
+                self.audit.record(
+                    "worker.killed", plugin=runtime.name, reason="stuck past deadline"
+                )
+                process.send_signal(signal.SIGKILL)
+        finally:
+            self._probing.discard(channel)
+
+    async def enable_plugin(self, name: str) -> PluginRuntime:
+        """Start a disabled (or failed) plugin again, with a clean crash record.
+
+        Raises:
+            UserError: the host has no plugin ``name``, or it is already running.
+        """
+        runtime = self._plugins.get(name)
+        if runtime is None:
+            raise UserError(f"the host runs no plugin named {name!r}")
+        if runtime.state in (PluginState.ACTIVE, PluginState.STARTING):
+            raise UserError(f"plugin {name!r} is already {runtime.state}")
+        self._cancel_restart(runtime)
+        if runtime.crashes is not None:
+            runtime.crashes.reset()
+        await self._discard(runtime.process, runtime.channel)
+        runtime.process = runtime.channel = None
+        runtime.exit_reason = runtime.last_error = None
+        self.audit.record("plugin.enabled", plugin=name)
+        await self._start_plugin(runtime)
+        return runtime
+
+    async def disable_plugin(self, name: str, *, grace_s: float = 2.0) -> None:
+        """Stop the plugin ``name`` and keep it stopped until `enable_plugin`.
+
+        Raises:
+            UserError: the host has no plugin ``name``.
+        """
+        runtime = self._plugins.get(name)
+        if runtime is None:
+            raise UserError(f"the host runs no plugin named {name!r}")
+        self._cancel_restart(runtime)
+        await self._stop_plugin(runtime, grace_s=grace_s)
+        runtime.state = PluginState.DISABLED
+        runtime.last_error = "disabled by the operator"
+        self.audit.record("plugin.disabled", plugin=name, reason="operator")
 
     # -- what the gateway and the CLI read ----------------------------------------
 

@@ -23,7 +23,15 @@ port = 8700                            # 0 picks a free port
 call_timeout_s = 5.0                   # not a default: unset, each plugin's own limit
 max_frame_mb = 16                      # the largest RPC frame a worker may send
 start_timeout_s = 30.0                 # to import and activate a plugin, or it fails
+deadline_grace_s = 1.0                 # past a call's deadline, a silent worker is killed
 start_method = "fork"                  # or "spawn", where fork is unavailable
+
+[defaults.restart]                     # after a crash: restart with a growing, jittered wait
+initial_backoff_s = 0.1                # the first wait; each further crash doubles it
+max_backoff_s = 30.0                   # up to this
+stable_after_s = 30.0                  # a worker that ran this long starts afresh
+max_crashes = 5                        # this many crashes within window_s disable it
+window_s = 60.0
 
 [defaults.rate.kv]                     # not a default: a token bucket per plugin for a
 rate_per_s = 100                       # capability (calls, kv, db, events, plugins, http)
@@ -73,6 +81,7 @@ from pluginctl.manifest_rules import (
     rate_family_problems,
     read_toml_text,
 )
+from pluginctl.runtime.supervisor import RestartPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -119,21 +128,32 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
             each plugin its own ``limits.call_timeout_s`` from its manifest.
         max_frame_mb: The largest RPC frame a worker may send.
         start_timeout_s: How long a plugin may take to import and activate.
+        deadline_grace_s: After a call's deadline, how long a worker may stay silent
+            (its code stuck, in C or in a loop) before the host kills it.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
+        restart: How crashed plugins are restarted, or disabled after a crash loop.
         rate: Token buckets per plugin, by capability (``calls``, ``kv``, ...).
     """
 
     call_timeout_s: _PositiveFloat | None = None
     max_frame_mb: _Positive = 16
     start_timeout_s: _PositiveFloat = 30.0
+    deadline_grace_s: _PositiveFloat = 1.0
     start_method: Literal["fork", "spawn"] = "fork"
+    restart: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
     rate: dict[str, RateLimit] = {}
 
 
 class PluginTable(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """``[plugin.<name>]``: what the operator sets for one plugin."""
+    """``[plugin.<name>]``: what the operator sets for one plugin.
+
+    Attributes:
+        config: The plugin's settings, checked against its manifest.
+        restart: Its own restart policy, instead of ``[defaults.restart]``.
+    """
 
     config: dict[str, object] = {}
+    restart: RestartPolicy | None = None
 
 
 class _File(msgspec.Struct, kw_only=True, frozen=True):
@@ -278,6 +298,8 @@ class HostConfig:
                 "call_timeout_s": self.defaults.call_timeout_s,
                 "max_frame_mb": self.defaults.max_frame_mb,
                 "start_timeout_s": self.defaults.start_timeout_s,
+                "deadline_grace_s": self.defaults.deadline_grace_s,
+                "restart": msgspec.to_builtins(self.defaults.restart),
                 "start_method": self.defaults.start_method,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },

@@ -98,7 +98,12 @@ def host_options(config: HostConfig) -> HostOptions:
         data_dir=config.data_dir,
         call_timeout_s=defaults.call_timeout_s,
         start_timeout_s=defaults.start_timeout_s,
+        deadline_grace_s=defaults.deadline_grace_s,
         start_method=defaults.start_method,
+        restart=defaults.restart,
+        restart_by_plugin={
+            name: table.restart for name, table in config.plugin.items() if table.restart
+        },
         max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
         default_rates=defaults.rate,
         settings={name: config.config_for(name) for name in config.plugin},

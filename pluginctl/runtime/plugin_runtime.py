@@ -7,18 +7,18 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from pluginctl.errors import WorkerCrashed
+from pluginctl.errors import CallTimeout, WorkerCrashed
 from pluginctl.runtime.channel import ChannelClosed
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from pluginctl.plugin import Registrations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pluginctl.runtime.policy import Policy
     from pluginctl.runtime.processes import WorkerProcess
     from pluginctl.runtime.protocol import HttpRequest
+    from pluginctl.runtime.supervisor import CrashHistory
     from pluginctl.services.kv import KeyValueStore
 
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
@@ -65,6 +66,11 @@ class PluginRuntime:
     started_at: float | None = None
     requests: int = 0
     errors: int = 0
+    crashes: CrashHistory | None = field(default=None, repr=False)
+    restarts: int = 0
+    restart_at: float | None = None
+    restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
+    on_timeout: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -119,6 +125,8 @@ class PluginRuntime:
         The host gives this to the plugin's channel as its ``map_failure``.
         """
         self.errors += 1
+        if isinstance(error, CallTimeout) and self.on_timeout is not None:
+            self.on_timeout()  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
             return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
         return error
@@ -140,6 +148,10 @@ class PluginRuntime:
             "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else None,
             "requests": self.requests,
             "errors": self.errors,
+            "restarts": self.restarts,
+            "restart_in_s": (
+                round(max(0.0, self.restart_at - time.monotonic()), 3) if self.restart_at else None
+            ),
             "last_error": self.last_error,
         }
 

@@ -16,6 +16,7 @@ from pluginctl.runtime.host_config import (
     PluginTable,
     ServerConfig,
 )
+from pluginctl.runtime.supervisor import RestartPolicy
 from tests.conftest import FIXTURE_PLUGINS, FIXTURES
 
 HOSTCONFIG = FIXTURES / "hostconfig"
@@ -70,10 +71,24 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
         call_timeout_s=2.5,
         max_frame_mb=4,
         start_timeout_s=12.5,
+        deadline_grace_s=0.5,
         start_method="spawn",
+        restart=RestartPolicy(
+            initial_backoff_s=0.2,
+            max_backoff_s=10.0,
+            multiplier=3.0,
+            jitter=0.1,
+            stable_after_s=20.0,
+            max_crashes=4,
+            window_s=30.0,
+        ),
         rate={"kv": RateLimit(rate_per_s=100, burst=200), "http": RateLimit(rate_per_s=0.5)},
     )
-    assert config.plugin == {"greeter": PluginTable(config={"greeting": "Hi", "retries": 5})}
+    assert config.plugin == {
+        "greeter": PluginTable(
+            config={"greeting": "Hi", "retries": 5}, restart=RestartPolicy(max_crashes=10)
+        )
+    }
     assert config.config_for("greeter") == {"greeting": "Hi", "retries": 5}
     assert config.config_for("other") == {}
     assert not config.is_enabled("legacy")
@@ -89,6 +104,16 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
             "call_timeout_s": 2.5,
             "max_frame_mb": 4,
             "start_timeout_s": 12.5,
+            "deadline_grace_s": 0.5,
+            "restart": {
+                "initial_backoff_s": 0.2,
+                "max_backoff_s": 10.0,
+                "multiplier": 3.0,
+                "jitter": 0.1,
+                "stable_after_s": 20.0,
+                "max_crashes": 4,
+                "window_s": 30.0,
+            },
             "start_method": "spawn",
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
         },
@@ -177,6 +202,18 @@ def test_unknown_keys_are_named_with_the_nearest_valid_one() -> None:
         (
             "[defaults.rate.kv]\nburst = 3",
             ("defaults.rate.kv.rate_per_s", "is required", "add rate_per_s = ... here"),
+        ),
+        (
+            "[defaults.restart]\ninitial_backoff_s = 60.0",
+            (
+                "defaults.restart",
+                "restart backoff must satisfy 0 < initial_backoff_s <= max_backoff_s",
+                "change the values so that this holds",
+            ),
+        ),
+        (
+            "[plugin.greeter.restart]\nmax_crash = 3",
+            ("plugin.greeter.restart.max_crash", "unknown key", "did you mean 'max_crashes'?"),
         ),
         (
             "[plugin.greeter]\nconfig = 3",
