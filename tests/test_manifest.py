@@ -4,7 +4,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pluginctl.errors import ManifestError
@@ -235,7 +235,7 @@ def test_many_problems_are_listed_in_the_message() -> None:
     assert "plugin.toml: a: unknown key" in str(caught.value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_arbitrary_text_is_a_manifest_or_a_manifest_error(text: str) -> None:
     try:
@@ -259,7 +259,7 @@ keys = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, values, max_size=6))
 def test_arbitrary_tables_never_crash(data: dict[str, object]) -> None:
     try:

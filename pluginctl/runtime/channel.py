@@ -33,6 +33,7 @@ from pluginctl.errors import (
     RemoteError,
     RuntimeFault,
 )
+from pluginctl.runtime.deadlines import DeadlineExceeded
 from pluginctl.runtime.protocol import (
     DEFAULT_MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -52,6 +53,8 @@ from pluginctl.runtime.protocol import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Generator
     from typing import Any
+
+    from pluginctl.runtime.deadlines import DeadlineEnforcer
 
 __all__ = ["Channel", "ChannelClosed"]
 
@@ -107,6 +110,8 @@ class Channel(asyncio.Protocol):
         before_failing: Awaited after the connection ends and before the calls in
             flight fail: the host waits there (briefly) for the worker's exit status,
             so the failures can say how the worker ended.
+        enforcer: The worker's `DeadlineEnforcer`: handlers that run past their
+            call's deadline are interrupted.
         max_frame_bytes: The largest frame accepted from the peer.
     """
 
@@ -120,6 +125,7 @@ class Channel(asyncio.Protocol):
         on_close: Callable[[BaseException | None], None] | None = None,
         map_failure: Callable[[BaseException], BaseException] | None = None,
         before_failing: Callable[[], Awaitable[None]] | None = None,
+        enforcer: DeadlineEnforcer | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.name = name
@@ -129,6 +135,8 @@ class Channel(asyncio.Protocol):
         self._on_close = on_close
         self._map_failure = map_failure
         self._before_failing = before_failing
+        self._enforcer = enforcer
+        self.serving_id: int | None = None  # the request whose handler is being called
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Call] = {}
@@ -331,31 +339,61 @@ class Channel(asyncio.Protocol):
         if self._handler is None:
             self._send(Error(request.id, "LookupError", f"{self._role} serves no requests"))
             return
+        call_id, enforcer = request.id, self._enforcer
+        if enforcer is not None and request.timeout_ms is not None:
+            enforcer.begin(call_id, request.timeout_ms / 1000.0)
+        self.serving_id = call_id
         try:
             result = self._handler(request.method, request.args)
         except Exception as exc:  # noqa: BLE001  # the handler's failure is the reply
-            self._send(_error_frame(request.id, exc))
+            self._answer(call_id, _error_frame(call_id, exc))
             return
+        finally:
+            self.serving_id = None
         if not asyncio.iscoroutine(result) and not isinstance(result, asyncio.Future):
-            self._send(Response(request.id, result))
+            self._answer(call_id, Response(call_id, result))
             return
-        if asyncio.iscoroutine(result):
-            try:  # run it eagerly: most handlers finish without waiting for anything
-                yielded = result.send(None)
-            except StopIteration as done:
-                self._send(Response(request.id, done.value))
-                return
-            except Exception as exc:  # noqa: BLE001  # the handler's failure is the reply
-                self._send(_error_frame(request.id, exc))
-                return
-            task: asyncio.Future[object] = asyncio.ensure_future(_resume(result, yielded))
-        else:
-            task = result
-        self._serving[request.id] = task
-        task.add_done_callback(lambda done: self._reply(request.id, done))
+        task = self._run_eagerly(call_id, result) if asyncio.iscoroutine(result) else result
+        if task is not None:
+            self._serving[call_id] = task
+            task.add_done_callback(lambda done: self._reply(call_id, done))
+
+    def _run_eagerly(
+        self, call_id: int, coroutine: Coroutine[object, None, object]
+    ) -> asyncio.Future[object] | None:
+        """Run a handler's coroutine up to its first wait; its task, or None if it finished.
+
+        Most handlers finish without waiting for anything: they cost no task at all.
+        """
+        enforcer = self._enforcer
+        if enforcer is not None:
+            enforcer.running_id = call_id
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration as done:
+            self._answer(call_id, Response(call_id, done.value))
+            return None
+        except (Exception, DeadlineExceeded) as exc:  # noqa: BLE001  # the failure is the reply
+            self._answer(call_id, _error_frame(call_id, exc))
+            return None
+        finally:
+            if enforcer is not None:
+                enforcer.running_id = None
+        task: asyncio.Future[object] = asyncio.ensure_future(_resume(coroutine, yielded))
+        if enforcer is not None:
+            enforcer.task(call_id, task)
+        return task
+
+    def _answer(self, call_id: int, frame: Response | Error) -> None:
+        if self._enforcer is not None:
+            self._enforcer.end(call_id)
+        self._send(frame)
 
     def _reply(self, call_id: int, task: asyncio.Future[object]) -> None:
         self._serving.pop(call_id, None)
+        if self._enforcer is not None:
+            self._enforcer.end(call_id)
+            self._enforcer.task_done(task)
         if task.cancelled():
             return  # the caller cancelled: it wants no answer
         exc = task.exception()

@@ -25,6 +25,7 @@ from pluginctl.http import Request, to_http_response
 from pluginctl.plugin import Plugin
 from pluginctl.runtime.api import HostApi, SyncHostApi
 from pluginctl.runtime.channel import Channel
+from pluginctl.runtime.deadlines import DeadlineEnforcer
 from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Worker:
         self._actions = self._build_actions()
         self._tables: dict[str, dict[str, Registration]] = {}
         self._events: list[Registration] = []
+        self.enforcer: DeadlineEnforcer | None = None
+        self._is_async: dict[Callable[..., object], bool] = {}
 
     def attach(self, channel: Channel) -> None:
         self.channel = channel
@@ -222,7 +225,10 @@ class Worker:
         **kwargs: object,
     ) -> object:
         """Call a handler: async ones on the loop, sync ones in a thread with the blocking api."""
-        if asyncio.iscoroutinefunction(handler):
+        is_async = self._is_async.get(handler)
+        if is_async is None:  # asked once per handler: the check is slow
+            is_async = self._is_async[handler] = asyncio.iscoroutinefunction(handler)
+        if is_async:
             if api_pos:
                 return handler(*args, self.api, **kwargs)
             return handler(*args, **kwargs, **({"api": self.api} if api_kw else {}))
@@ -231,7 +237,16 @@ class Worker:
             call = functools.partial(handler, *args, api, **kwargs)
         else:
             call = functools.partial(handler, *args, **kwargs, **({"api": api} if api_kw else {}))
+        call_id = self.channel.serving_id if self.channel is not None else None
+        if self.enforcer is not None and call_id is not None:
+            call = functools.partial(_deadline_bound, self.enforcer, call_id, call)
         return self._loop.run_in_executor(None, call)
+
+
+def _deadline_bound(enforcer: DeadlineEnforcer, call_id: int, call: Callable[[], object]) -> object:
+    """Run a plain ``def`` handler in its thread, interruptible at its call's deadline."""
+    with enforcer.in_thread(call_id):
+        return call()
 
 
 async def _settle(result: object) -> object:
@@ -256,17 +271,22 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
     """Serve the host on ``sock`` until the host closes it."""
     loop = asyncio.get_running_loop()
     worker = Worker(spec, loop)
-    _, channel = await loop.create_unix_connection(
-        lambda: Channel(
-            spec.plugin,
-            role="worker",
-            handler=worker.handle,
-            max_frame_bytes=spec.max_frame_bytes,
-        ),
-        sock=sock,
-    )
-    worker.attach(channel)
-    await channel.closed()
+    worker.enforcer = DeadlineEnforcer()
+    try:
+        _, channel = await loop.create_unix_connection(
+            lambda: Channel(
+                spec.plugin,
+                role="worker",
+                handler=worker.handle,
+                enforcer=worker.enforcer,
+                max_frame_bytes=spec.max_frame_bytes,
+            ),
+            sock=sock,
+        )
+        worker.attach(channel)
+        await channel.closed()
+    finally:
+        worker.enforcer.close()
 
 
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:

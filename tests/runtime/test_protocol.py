@@ -7,7 +7,7 @@ import struct
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pluginctl.errors import ProtocolViolation
@@ -52,7 +52,7 @@ messages: st.SearchStrategy[Message] = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(messages, min_size=1, max_size=8), st.data())
 def test_messages_survive_any_split_of_the_stream(
     batch: list[Message], data: st.DataObject
@@ -68,7 +68,7 @@ def test_messages_survive_any_split_of_the_stream(
     assert received == batch
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=200))
 def test_garbage_is_a_protocol_violation_never_a_crash(garbage: bytes) -> None:
     decoder = FrameDecoder(max_frame_bytes=64)
@@ -76,7 +76,7 @@ def test_garbage_is_a_protocol_violation_never_a_crash(garbage: bytes) -> None:
         decoder.feed(garbage)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values)
 def test_valid_msgpack_of_the_wrong_shape_is_refused(value: object) -> None:
     body = msgspec.msgpack.encode(value)

@@ -200,7 +200,7 @@ def test_a_worker_stuck_in_native_code_is_killed_after_the_grace_and_restarted(
             runtime = chaos(host)
             pid = pid_of(runtime)
             with pytest.raises(CallTimeout):
-                await runtime.call("export", "regex", [], {})
+                await runtime.call("export", "native", [], {})
             await back_up(runtime, pid)
             assert runtime.restarts == 1
             assert await runtime.call("export", "echo", ["alive"], {}) == "alive"
@@ -236,3 +236,28 @@ def test_exits_are_explained() -> None:
     assert explain_exit(-31, "killed by SIGSYS").endswith("the sandbox forbids (seccomp)")
     assert explain_exit(-9, "killed by SIGKILL") == "killed by SIGKILL"
     assert explain_exit(0, "exited with code 0") == "exited with code 0"
+
+
+@pytest.mark.parametrize(
+    "export",
+    ["spin", "spin_sync", "regex"],
+    ids=["on-the-loop", "in-a-thread", "in-the-regex-engine"],
+)
+def test_an_endless_python_loop_is_interrupted_in_the_worker_which_lives_on(
+    tmp_path: Path, export: str
+) -> None:
+    async def scenario() -> None:
+        async with chaos_host(tmp_path, call_timeout_s=0.2, deadline_grace_s=2.0) as (host, _):
+            runtime = chaos(host)
+            pid = pid_of(runtime)
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(CallTimeout):
+                await runtime.call("export", export, [], {})
+            assert await runtime.call("export", "echo", ["free"], {}) == "free"
+            elapsed = asyncio.get_running_loop().time() - started
+            assert elapsed < 2.0  # well before the grace: the worker got itself unstuck
+            assert pid_of(runtime) == pid
+            assert runtime.restarts == 0
+        assert not any(e["event"] == "worker.killed" for e in events(tmp_path))
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
