@@ -165,6 +165,27 @@ class RateLimited(RuntimeFault):
         self.retry_after_s = retry_after_s
 
 
+class CircuitOpen(RuntimeFault):
+    """Calls to a plugin (or to one of its methods) are refused while it keeps failing.
+
+    Attributes:
+        plugin: The plugin.
+        method: The method whose breaker is open (``export:get``, ``route:0``), or None
+            when the plugin's own breaker is.
+        retry_after_s: When a probe call may go through.
+    """
+
+    def __init__(self, plugin: str, method: str | None, *, retry_after_s: float) -> None:
+        what = f"{plugin!r}" if method is None else f"{plugin!r} {method}"
+        super().__init__(
+            f"calls to {what} are refused for now: it kept failing (circuit breaker open)",
+            hint=f"retry after {retry_after_s:.3f} s; the host lets one call through then",
+        )
+        self.plugin = plugin
+        self.method = method
+        self.retry_after_s = retry_after_s
+
+
 class CallTimeout(RuntimeFault):
     """A call across the process boundary did not finish before its deadline."""
 

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     from pluginctl.runtime.deadlines import DeadlineEnforcer
 
-__all__ = ["Channel", "ChannelClosed"]
+__all__ = ["Call", "Channel", "ChannelClosed"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ChannelClosed(RuntimeFault):
     """The connection ended while a call was waiting for its reply."""
 
 
-class _Call(asyncio.Future[object]):
+class Call(asyncio.Future[object]):
     """The future of one outgoing call: cancelling it tells the peer to stop working on it."""
 
     def __init__(
@@ -85,6 +85,7 @@ class _Call(asyncio.Future[object]):
         self.channel = channel
         self.call_id = call_id
         self.method = method
+        self.key: str | None = None  # set by the host: which breaker the call counts for
         self.timeout_s = timeout_s
         self.deadline = math.inf if timeout_s is None else channel._loop.time() + timeout_s
 
@@ -105,8 +106,9 @@ class Channel(asyncio.Protocol):
         on_notify: Called for each incoming notification.
         on_close: Called once when the connection ends, with the reason
             (None for a clean EOF, the `ProtocolViolation` or OS error otherwise).
-        map_failure: Given the exception an outgoing call failed with, returns the
-            one its caller gets; the host counts failures and names a crashed worker.
+        map_failure: Given the exception an outgoing call failed with (and the call),
+            returns the one its caller gets; the host counts failures for its circuit
+            breakers and names a crashed worker.
         before_failing: Awaited after the connection ends and before the calls in
             flight fail: the host waits there (briefly) for the worker's exit status,
             so the failures can say how the worker ended.
@@ -123,7 +125,7 @@ class Channel(asyncio.Protocol):
         handler: Callable[[str, list[object]], object] | None = None,
         on_notify: Callable[[str, list[object]], object] | None = None,
         on_close: Callable[[BaseException | None], None] | None = None,
-        map_failure: Callable[[BaseException], BaseException] | None = None,
+        map_failure: Callable[[BaseException, Call], BaseException] | None = None,
         before_failing: Callable[[], Awaitable[None]] | None = None,
         enforcer: DeadlineEnforcer | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
@@ -137,9 +139,10 @@ class Channel(asyncio.Protocol):
         self._before_failing = before_failing
         self._enforcer = enforcer
         self.serving_id: int | None = None  # the request whose handler is being called
+        self.answered = 0  # successful answers received: breakers tell timeouts in a row
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Call] = {}
+        self._pending: dict[int, Call] = {}
         self._serving: dict[int, asyncio.Future[object]] = {}
         self._transport: asyncio.Transport | None = None
         self._out: bytearray | None = None  # frames waiting for the next write
@@ -225,7 +228,7 @@ class Channel(asyncio.Protocol):
         """Whether the connection still carries calls."""
         return not self._closed.done()
 
-    def call(self, method: str, *args: object, timeout_s: float | None = None) -> Awaitable[object]:
+    def call(self, method: str, *args: object, timeout_s: float | None = None) -> Call:
         """Call ``method`` on the peer and return an awaitable of its result.
 
         Raises (when awaited):
@@ -234,7 +237,7 @@ class Channel(asyncio.Protocol):
             ChannelClosed: the connection ended first.
         """
         call_id = next(self._ids)
-        future = _Call(self, call_id, method, timeout_s)
+        future = Call(self, call_id, method, timeout_s)
         if self._closed.done():
             self._fail(future, ChannelClosed(f"the channel to {self.name} is closed"))
             return future
@@ -253,7 +256,7 @@ class Channel(asyncio.Protocol):
     async def ping(self, *, timeout_s: float) -> float:
         """Round-trip a `Ping`; returns the seconds it took."""
         call_id = next(self._ids)
-        future = _Call(self, call_id, "ping", None)
+        future = Call(self, call_id, "ping", None)
         self._pending[call_id] = future
         start = self._loop.time()
         self._send(Ping(call_id))
@@ -292,6 +295,7 @@ class Channel(asyncio.Protocol):
             self._transport.write(out)
 
     def _on_response(self, message: Response) -> None:
+        self.answered += 1
         future = self._pending.pop(message.id, None)
         if future is not None and not future.done():
             future.set_result(message.result)
@@ -317,8 +321,9 @@ class Channel(asyncio.Protocol):
     def _on_second_hello(self, message: Hello) -> None:
         raise ProtocolViolation(f"{self.name} sent a second hello")
 
-    def _fail(self, future: asyncio.Future[object], error: BaseException) -> None:
-        future.set_exception(error if self._map_failure is None else self._map_failure(error))
+    def _fail(self, future: Call, error: BaseException) -> None:
+        mapped = error if self._map_failure is None else self._map_failure(error, future)
+        future.set_exception(mapped)
 
     def _abandon(self, call_id: int) -> None:
         """The caller cancelled call ``call_id``: forget it and tell the peer."""
@@ -414,13 +419,13 @@ class Channel(asyncio.Protocol):
             task = asyncio.ensure_future(result)
             task.add_done_callback(_log_failure)
 
-    async def _fail_after(self, pending: list[_Call], settled: Awaitable[None]) -> None:
+    async def _fail_after(self, pending: list[Call], settled: Awaitable[None]) -> None:
         try:
             await settled
         finally:
             self._fail_all(pending)
 
-    def _fail_all(self, pending: list[_Call]) -> None:
+    def _fail_all(self, pending: list[Call]) -> None:
         for future in pending:
             if not future.done():
                 self._fail(future, ChannelClosed(f"the channel to {self.name} closed"))

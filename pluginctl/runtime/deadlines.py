@@ -61,9 +61,8 @@ class DeadlineEnforcer:
             self._arm(deadline)
 
     def end(self, call_id: int) -> None:
-        """Call ``call_id`` ended (answered, failed or cancelled)."""
+        """Call ``call_id`` ended (answered, failed or cancelled); its thread, if any, is done."""
         self._deadlines.pop(call_id, None)
-        self._threads.pop(call_id, None)
 
     def task(self, call_id: int, task: object) -> None:
         """``task`` runs ``call_id`` from now on (its first await has passed)."""

@@ -26,6 +26,7 @@ from pluginctl.errors import (
 )
 from pluginctl.plugin import Registrations
 from pluginctl.runtime.audit import AuditLog
+from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
@@ -70,6 +71,8 @@ class HostOptions:
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
         restart: How a crashed plugin is restarted (or disabled after a crash loop).
         restart_by_plugin: Plugins with a restart policy of their own.
+        breaker: When calls to a failing plugin or method are paused (circuit breakers).
+        breaker_by_plugin: Plugins with a breaker policy of their own.
         max_frame_bytes: The largest RPC frame accepted from a worker.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
@@ -83,6 +86,8 @@ class HostOptions:
     start_method: str = "fork"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     restart_by_plugin: Mapping[str, RestartPolicy] = field(default_factory=dict)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    breaker_by_plugin: Mapping[str, BreakerPolicy] = field(default_factory=dict)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -350,6 +355,9 @@ class Host:
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
         runtime.on_timeout = lambda: self._check_stuck(runtime)
+        runtime.breaker = CircuitBreaker(
+            self.options.breaker_by_plugin.get(source.name, self.options.breaker)
+        )
         self._plugins[source.name] = runtime
         if invalid is not None:
             self.audit.record(
@@ -649,6 +657,7 @@ class Host:
         if runtime.state in (PluginState.ACTIVE, PluginState.STARTING):
             raise UserError(f"plugin {name!r} is already {runtime.state}")
         self._cancel_restart(runtime)
+        runtime.reset_breakers()
         if runtime.crashes is not None:
             runtime.crashes.reset()
         await self._discard(runtime.process, runtime.channel)
@@ -657,6 +666,18 @@ class Host:
         self.audit.record("plugin.enabled", plugin=name)
         await self._start_plugin(runtime)
         return runtime
+
+    def reset_breakers(self, name: str) -> None:
+        """Close the circuit breakers of the plugin ``name``: its calls go through again.
+
+        Raises:
+            UserError: the host has no plugin ``name``.
+        """
+        runtime = self._plugins.get(name)
+        if runtime is None:
+            raise UserError(f"the host runs no plugin named {name!r}")
+        runtime.reset_breakers()
+        self.audit.record("breaker.reset", plugin=name)
 
     async def disable_plugin(self, name: str, *, grace_s: float = 2.0) -> None:
         """Stop the plugin ``name`` and keep it stopped until `enable_plugin`.

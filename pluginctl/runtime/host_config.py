@@ -33,6 +33,13 @@ stable_after_s = 30.0                  # a worker that ran this long starts afre
 max_crashes = 5                        # this many crashes within window_s disable it
 window_s = 60.0
 
+[defaults.breaker]                     # stop calling a plugin (or a method) that keeps failing
+window_s = 10.0                        # the failure ratio counts this last stretch of time
+min_calls = 20                         # ... once it holds at least this many calls
+failure_ratio = 0.5                    # failed / all that opens the breaker
+consecutive_timeouts = 3               # or this many timeouts in a row
+open_s = 5.0                           # then calls fail fast this long, before a probe
+
 [defaults.rate.kv]                     # not a default: a token bucket per plugin for a
 rate_per_s = 100                       # capability (calls, kv, db, events, plugins, http)
 burst = 200
@@ -81,6 +88,7 @@ from pluginctl.manifest_rules import (
     rate_family_problems,
     read_toml_text,
 )
+from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 
 if TYPE_CHECKING:
@@ -132,6 +140,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
             (its code stuck, in C or in a loop) before the host kills it.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
         restart: How crashed plugins are restarted, or disabled after a crash loop.
+        breaker: When calls to a failing plugin or method are paused, and how long.
         rate: Token buckets per plugin, by capability (``calls``, ``kv``, ...).
     """
 
@@ -141,6 +150,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     deadline_grace_s: _PositiveFloat = 1.0
     start_method: Literal["fork", "spawn"] = "fork"
     restart: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+    breaker: BreakerPolicy = msgspec.field(default_factory=BreakerPolicy)
     rate: dict[str, RateLimit] = {}
 
 
@@ -150,10 +160,12 @@ class PluginTable(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     Attributes:
         config: The plugin's settings, checked against its manifest.
         restart: Its own restart policy, instead of ``[defaults.restart]``.
+        breaker: Its own circuit breaker policy, instead of ``[defaults.breaker]``.
     """
 
     config: dict[str, object] = {}
     restart: RestartPolicy | None = None
+    breaker: BreakerPolicy | None = None
 
 
 class _File(msgspec.Struct, kw_only=True, frozen=True):
@@ -300,6 +312,7 @@ class HostConfig:
                 "start_timeout_s": self.defaults.start_timeout_s,
                 "deadline_grace_s": self.defaults.deadline_grace_s,
                 "restart": msgspec.to_builtins(self.defaults.restart),
+                "breaker": msgspec.to_builtins(self.defaults.breaker),
                 "start_method": self.defaults.start_method,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },

@@ -104,6 +104,10 @@ def host_options(config: HostConfig) -> HostOptions:
         restart_by_plugin={
             name: table.restart for name, table in config.plugin.items() if table.restart
         },
+        breaker=defaults.breaker,
+        breaker_by_plugin={
+            name: table.breaker for name, table in config.plugin.items() if table.breaker
+        },
         max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
         default_rates=defaults.rate,
         settings={name: config.config_for(name) for name in config.plugin},

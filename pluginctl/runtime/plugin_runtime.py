@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pluginctl.errors import CallTimeout, WorkerCrashed
+from pluginctl.errors import CallTimeout, CircuitOpen, WorkerCrashed
+from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import ChannelClosed
 from pluginctl.runtime.protocol import HttpResponse
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pluginctl.plugin import Registrations
-    from pluginctl.runtime.channel import Channel
+    from pluginctl.runtime.channel import Call, Channel
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.runtime.policy import Policy
     from pluginctl.runtime.processes import WorkerProcess
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from pluginctl.services.kv import KeyValueStore
 
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
+
+_monotonic = time.monotonic
 
 
 class PluginState(enum.StrEnum):
@@ -66,6 +69,10 @@ class PluginRuntime:
     started_at: float | None = None
     requests: int = 0
     errors: int = 0
+    breaker: CircuitBreaker = field(
+        default_factory=lambda: CircuitBreaker(BreakerPolicy()), repr=False
+    )
+    method_breakers: dict[str, CircuitBreaker] = field(default_factory=dict, repr=False)
     crashes: CrashHistory | None = field(default=None, repr=False)
     restarts: int = 0
     restart_at: float | None = None
@@ -97,13 +104,54 @@ class PluginRuntime:
         return msgspec.convert(result, HttpResponse)
 
     def call(self, method: str, *args: object, timeout_s: float | None = None) -> Awaitable[object]:
-        """Call the worker; failures count against the plugin (see `failed`)."""
+        """Call the worker, through the circuit breakers; failures count (see `failed`).
+
+        Raises (when awaited):
+            CircuitOpen: the plugin's breaker, or this method's, is open.
+        """
         channel = self.channel
         self.requests += 1
         if channel is None or not channel.is_open:
             self.errors += 1
             return self._gone()
-        return channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+        key = f"{method}:{args[0]}" if args else method
+        now = _monotonic()
+        plugin_admits = self.breaker.admit(now)
+        if plugin_admits is False:
+            return self._refused(None, self.breaker.retry_after_s(now))
+        breaker = self.method_breakers.get(key)
+        if breaker is None:
+            breaker = self.method_breakers[key] = CircuitBreaker(self.breaker.policy)
+        method_admits = breaker.admit(now)
+        if method_admits is False:
+            if plugin_admits == "probe":
+                self.breaker.probe_done(now, ok=True)  # unused: the plugin may be fine
+            return self._refused(key, breaker.retry_after_s(now))
+        future = channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
+        future.key = key
+        if plugin_admits == "probe" or method_admits == "probe":
+            future.add_done_callback(
+                lambda done: self._probed(done, plugin_admits == "probe", breaker)
+            )
+        return future
+
+    def _refused(self, method: str | None, retry_after_s: float) -> asyncio.Future[object]:
+        refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        refused.set_exception(CircuitOpen(self.name, method, retry_after_s=retry_after_s))
+        return refused
+
+    def _probed(self, done: asyncio.Future[object], plugin: bool, breaker: CircuitBreaker) -> None:
+        ok = not done.cancelled() and done.exception() is None
+        now = time.monotonic()
+        if plugin:
+            self.breaker.probe_done(now, ok=ok)
+        if breaker.state == "half-open":
+            breaker.probe_done(now, ok=ok)
+
+    def reset_breakers(self) -> None:
+        """Close every breaker of this plugin (an operator's decision, or a fresh start)."""
+        self.breaker.reset()
+        self.method_breakers.clear()
 
     def control(
         self, method: str, *args: object, timeout_s: float | None = None
@@ -119,12 +167,22 @@ class PluginRuntime:
         gone.set_exception(WorkerCrashed(self.name, self.exit_reason or "it is not running"))
         return gone
 
-    def failed(self, error: BaseException) -> BaseException:
+    def failed(self, error: BaseException, call: Call | None = None) -> BaseException:
         """Count a failed call; a closed channel becomes `WorkerCrashed` with the reason.
 
-        The host gives this to the plugin's channel as its ``map_failure``.
+        The host gives this to the plugin's channel as its ``map_failure``; a failed
+        traffic call counts against the plugin's breaker and its method's.
         """
         self.errors += 1
+        key = None if call is None else call.key
+        if key is not None:
+            now, timeout = time.monotonic(), isinstance(error, CallTimeout)
+            answered = self.channel.answered if self.channel is not None else 0
+            if timeout or isinstance(error, ChannelClosed):  # the worker is in trouble
+                self.breaker.failed(now, timeout=timeout, answered=answered)
+            breaker = self.method_breakers.get(key)  # any failure: this method is
+            if breaker is not None:
+                breaker.failed(now, timeout=timeout, answered=answered)
         if isinstance(error, CallTimeout) and self.on_timeout is not None:
             self.on_timeout()  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
@@ -149,6 +207,10 @@ class PluginRuntime:
             "requests": self.requests,
             "errors": self.errors,
             "restarts": self.restarts,
+            "breaker": self.breaker.state,
+            "open_methods": sorted(
+                key for key, breaker in self.method_breakers.items() if breaker.state != "closed"
+            ),
             "restart_in_s": (
                 round(max(0.0, self.restart_at - time.monotonic()), 3) if self.restart_at else None
             ),

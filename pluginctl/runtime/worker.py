@@ -75,7 +75,7 @@ class Worker:
 
     def _call_host(self, method: str, *args: object) -> asyncio.Future[object]:
         assert self.channel is not None
-        return self.channel.call(method, *args)  # type: ignore[return-value]  # a Future
+        return self.channel.call(method, *args)
 
     def _notify_host(self, method: str, *args: object) -> None:
         assert self.channel is not None

@@ -58,6 +58,7 @@ from starlette.routing import Route
 
 from pluginctl.errors import (
     CallTimeout,
+    CircuitOpen,
     PluginctlError,
     RateLimited,
     RemoteError,
@@ -351,6 +352,13 @@ def _fault_response(exc: RuntimeFault, trace: RequestTrace) -> Response:
         return error_response(
             429, "too many requests", request_id=rid, headers={"retry-after": retry}
         )
+    if isinstance(exc, CircuitOpen):
+        logger.info("%s: %s", where, exc)
+        retry = str(max(1, math.ceil(exc.retry_after_s)))
+        return error_response(
+            503, "the plugin keeps failing: calls are paused", request_id=rid,
+            headers={"retry-after": retry},
+        )  # fmt: skip
     if isinstance(exc, CallTimeout):
         logger.warning("%s timed out: %s", where, exc)
         return error_response(504, "the plugin did not answer in time", request_id=rid)

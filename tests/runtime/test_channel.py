@@ -153,7 +153,7 @@ def test_each_call_keeps_its_own_deadline() -> None:
 def test_map_failure_decides_what_a_failed_call_raises() -> None:
     seen: list[BaseException] = []
 
-    def mapped(error: BaseException) -> BaseException:
+    def mapped(error: BaseException, call: object) -> BaseException:
         seen.append(error)
         return LookupError(f"mapped {type(error).__name__}")
 

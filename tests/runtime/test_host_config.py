@@ -8,6 +8,7 @@ import pytest
 
 from pluginctl.errors import ConfigError, Problem
 from pluginctl.manifest import RateLimit
+from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.discovery import discover
 from pluginctl.runtime.host_config import (
     CONFIG_FILENAME,
@@ -82,11 +83,16 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
             max_crashes=4,
             window_s=30.0,
         ),
+        breaker=BreakerPolicy(
+            window_s=5.0, min_calls=10, failure_ratio=0.25, consecutive_timeouts=2, open_s=1.5
+        ),
         rate={"kv": RateLimit(rate_per_s=100, burst=200), "http": RateLimit(rate_per_s=0.5)},
     )
     assert config.plugin == {
         "greeter": PluginTable(
-            config={"greeting": "Hi", "retries": 5}, restart=RestartPolicy(max_crashes=10)
+            config={"greeting": "Hi", "retries": 5},
+            restart=RestartPolicy(max_crashes=10),
+            breaker=BreakerPolicy(open_s=30.0),
         )
     }
     assert config.config_for("greeter") == {"greeting": "Hi", "retries": 5}
@@ -113,6 +119,13 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
                 "stable_after_s": 20.0,
                 "max_crashes": 4,
                 "window_s": 30.0,
+            },
+            "breaker": {
+                "window_s": 5.0,
+                "min_calls": 10,
+                "failure_ratio": 0.25,
+                "consecutive_timeouts": 2,
+                "open_s": 1.5,
             },
             "start_method": "spawn",
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
