@@ -22,6 +22,7 @@ from pluginctl._version import __version__
 if TYPE_CHECKING:
     from pluginctl.errors import (
         CallTimeout,
+        CircuitOpen,
         ManifestError,
         PermissionDenied,
         PluginctlError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallTimeout",
+    "CircuitOpen",
     "Manifest",
     "ManifestError",
     "PermissionDenied",

@@ -8,6 +8,7 @@ import pluginctl
 def test_the_public_names_are_pinned() -> None:
     assert sorted(pluginctl.__all__) == [
         "CallTimeout",
+        "CircuitOpen",
         "Manifest",
         "ManifestError",
         "PermissionDenied",
