@@ -302,8 +302,16 @@ class Channel(asyncio.Protocol):
 
     def _on_error(self, message: Error) -> None:
         future = self._pending.pop(message.id, None)
-        if future is not None and not future.done():
-            self._fail(future, _rebuild(message))
+        if future is None or future.done():
+            return
+        if message.type == DeadlineExceeded.__name__:  # the peer stopped it at the deadline
+            late = f"within {future.timeout_s:g} s" if future.timeout_s else "in time"
+            error: BaseException = CallTimeout(
+                f"{self.name} did not answer {future.method} {late} (the handler was interrupted)"
+            )
+        else:
+            error = _rebuild(message)
+        self._fail(future, error)
 
     def _on_cancel(self, message: Cancel) -> None:
         task = self._serving.pop(message.id, None)

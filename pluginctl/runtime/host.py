@@ -28,6 +28,7 @@ from pluginctl.plugin import Registrations
 from pluginctl.runtime.audit import AuditLog
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import Channel
+from pluginctl.runtime.limits import WorkerLimits
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
     PluginState,
@@ -421,8 +422,16 @@ class Host:
         """
         assert self._loop is not None
         runtime.data_dir.mkdir(parents=True, exist_ok=True)
+        limits = source.manifest.limits
         spec = WorkerSpec(
             plugin=runtime.name,
+            limits=WorkerLimits(
+                memory_mb=limits.memory_mb,
+                cpu_seconds=limits.cpu_seconds,
+                open_files=limits.open_files,
+                file_size_mb=limits.file_size_mb,
+                processes=limits.processes,
+            ),
             entry_point=source.entry_point,
             import_root=str(source.import_root) if source.import_root else None,
             data_dir=str(runtime.data_dir),

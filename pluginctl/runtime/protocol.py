@@ -19,6 +19,7 @@ import struct
 import msgspec
 
 from pluginctl.errors import ProtocolViolation
+from pluginctl.runtime.limits import WorkerLimits
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -207,6 +208,7 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a worker needs to load its plugin, sent by the host when it starts one."""
 
     plugin: str
+    limits: WorkerLimits = msgspec.field(default_factory=WorkerLimits)
     entry_point: str
     import_root: str | None
     data_dir: str

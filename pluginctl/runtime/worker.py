@@ -146,7 +146,13 @@ class Worker:
         return self._invoke(hook.handler, *extra, api_pos=True)
 
     def _start(self, state: object) -> object:
-        """Import the plugin, hand it ``state`` (from a reload) and activate it."""
+        """Apply the limits, import the plugin, hand it ``state`` (a reload's), activate it."""
+        from pluginctl.runtime.limits import apply_limits
+
+        applied = apply_limits(self.spec.limits)
+        if self.api is not None:
+            for name, why in applied.skipped.items():
+                self.api.log.warning(f"limits.{name} is not applied: {why}", limit=name)
         plugin = self._import()
         registrations = msgspec.to_builtins(plugin.registrations())
         load = plugin.hooks.get("load_state")
