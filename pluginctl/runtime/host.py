@@ -38,6 +38,7 @@ from pluginctl.runtime.plugin_runtime import (
 from pluginctl.runtime.policy import Policy
 from pluginctl.runtime.processes import Zygote, spawn_worker
 from pluginctl.runtime.protocol import DEFAULT_MAX_FRAME_BYTES, WorkerSpec
+from pluginctl.runtime.sandbox import SandboxPolicy
 from pluginctl.runtime.supervisor import CrashHistory, RestartPolicy, explain_exit
 from pluginctl.services.events import EventBus
 from pluginctl.services.kv import KeyValueStore
@@ -74,6 +75,7 @@ class HostOptions:
         restart_by_plugin: Plugins with a restart policy of their own.
         breaker: When calls to a failing plugin or method are paused (circuit breakers).
         breaker_by_plugin: Plugins with a breaker policy of their own.
+        sandbox: Confine every worker (Landlock, seccomp, no_new_privs) before import.
         max_frame_bytes: The largest RPC frame accepted from a worker.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
@@ -89,6 +91,7 @@ class HostOptions:
     restart_by_plugin: Mapping[str, RestartPolicy] = field(default_factory=dict)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     breaker_by_plugin: Mapping[str, BreakerPolicy] = field(default_factory=dict)
+    sandbox: bool = True
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -404,6 +407,7 @@ class Host:
             return
         self._subscribe(runtime.name, registrations)
         runtime.registrations = registrations
+        self._record_sandbox(runtime.name, started)
         runtime.state = PluginState.ACTIVE
         runtime.started_at = time.monotonic()
         self.audit.record("plugin.active", plugin=runtime.name, pid=runtime.process.pid)
@@ -431,6 +435,11 @@ class Host:
                 open_files=limits.open_files,
                 file_size_mb=limits.file_size_mb,
                 processes=limits.processes,
+            ),
+            sandbox=SandboxPolicy(
+                read=[str(source.import_root or source.package_dir)],
+                write=[str(runtime.data_dir)],
+                enabled=self.options.sandbox,
             ),
             entry_point=source.entry_point,
             import_root=str(source.import_root) if source.import_root else None,
@@ -481,6 +490,17 @@ class Host:
                     "permission.denied", plugin=name, permission=f"events:subscribe:{pattern}"
                 )
         return msgspec.structs.replace(registrations, events=allowed)
+
+    def _record_sandbox(self, name: str, started: object) -> None:
+        """Audit which sandbox layers the worker reports, and warn of any it lacks."""
+        report = started.get("sandbox") if isinstance(started, dict) else None
+        if not isinstance(report, dict):
+            return
+        layers, missing = report.get("layers") or {}, report.get("missing") or {}
+        self.audit.record("sandbox", plugin=name, layers=layers, missing=missing)
+        if missing and self.options.sandbox:
+            for layer, why in dict(missing).items():
+                logger.warning("plugin %s runs without %s: %s", name, layer, why)
 
     def _subscribe(self, name: str, registrations: Registrations) -> None:
         self.events.unsubscribe_all(name)

@@ -20,6 +20,7 @@ import msgspec
 
 from pluginctl.errors import ProtocolViolation
 from pluginctl.runtime.limits import WorkerLimits
+from pluginctl.runtime.sandbox import SandboxPolicy
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -209,6 +210,7 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     plugin: str
     limits: WorkerLimits = msgspec.field(default_factory=WorkerLimits)
+    sandbox: SandboxPolicy = msgspec.field(default_factory=SandboxPolicy)
     entry_point: str
     import_root: str | None
     data_dir: str

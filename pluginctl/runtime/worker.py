@@ -153,8 +153,10 @@ class Worker:
         if self.api is not None:
             for name, why in applied.skipped.items():
                 self.api.log.warning(f"limits.{name} is not applied: {why}", limit=name)
+        sandboxed = self._sandbox()
         plugin = self._import()
         registrations = msgspec.to_builtins(plugin.registrations())
+        registrations["sandbox"] = sandboxed
         load = plugin.hooks.get("load_state")
         activate = plugin.hooks.get("on_activate")
         if (load is None or state is None) and activate is None:
@@ -173,6 +175,24 @@ class Worker:
         if activate is not None:
             await _settle(self._invoke(activate.handler, api_pos=True))
         return registrations
+
+    def _sandbox(self) -> dict[str, object]:
+        """Confine this worker before the plugin's code runs; what was applied, and not."""
+        from pluginctl.runtime.sandbox import SandboxPolicy, apply_sandbox, default_read_paths
+
+        policy = self.spec.sandbox
+        if policy.enabled:
+            import tempfile
+            from pathlib import Path
+
+            scratch = Path(self.spec.data_dir) / "tmp"
+            scratch.mkdir(parents=True, exist_ok=True)
+            os.environ["TMPDIR"] = str(scratch)  # tempfile stays inside the data directory
+            tempfile.tempdir = str(scratch)
+            policy = SandboxPolicy(
+                read=default_read_paths(list(policy.read)), write=list(policy.write), enabled=True
+            )
+        return apply_sandbox(policy).to_dict()
 
     def _stop(self) -> object:
         hook = self._tables.get("hook", {}).get("on_deactivate")

@@ -191,6 +191,8 @@ def _preload() -> None:
 
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
+    with contextlib.suppress(ImportError, OSError, RuntimeError):  # found once, not per worker
+        import pyseccomp  # type: ignore[import-untyped]  # noqa: F401
 
 
 def main(argv: list[str]) -> None:

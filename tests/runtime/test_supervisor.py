@@ -129,9 +129,10 @@ def test_a_dead_worker_fails_its_calls_with_the_reason_and_is_restarted(
             assert answer == "x" or (isinstance(answer, WorkerCrashed) and reason in answer.reason)
         recorded = [e["event"] for e in events(tmp_path)]
         at = recorded.index("plugin.restart_scheduled")
-        assert recorded[at : at + 4] == [
+        assert recorded[at : at + 5] == [
             "plugin.restart_scheduled",
             "plugin.starting",
+            "sandbox",
             "plugin.active",
             "plugin.restarted",
         ]
@@ -182,10 +183,11 @@ def test_an_operator_disables_and_enables_a_plugin(tmp_path: Path) -> None:
             assert (await client.get("/plugins/hello/hello/ada")).status_code == 200
         recorded = [e["event"] for e in events(tmp_path, "hello")]
         at = recorded.index("plugin.disabled")
-        assert recorded[at : at + 4] == [
+        assert recorded[at : at + 5] == [
             "plugin.disabled",
             "plugin.enabled",
             "plugin.starting",
+            "sandbox",
             "plugin.active",
         ]
 
