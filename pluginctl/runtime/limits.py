@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import resource
 import signal
@@ -94,5 +93,5 @@ def _cap_thread_memory() -> None:
     threading.stack_size(_THREAD_STACK)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            libc.mallopt(_M_ARENA_MAX, _ARENAS)
+            # the C library this process already has (find_library would run ldconfig)
+            ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _ARENAS)

@@ -191,8 +191,9 @@ def _preload() -> None:
 
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
-    with contextlib.suppress(ImportError, OSError, RuntimeError):  # found once, not per worker
-        import pyseccomp  # type: ignore[import-untyped]  # noqa: F401
+    from pluginctl.runtime.sandbox import prepare_seccomp
+
+    prepare_seccomp()  # compiled once here, loaded by each worker in microseconds
 
 
 def main(argv: list[str]) -> None:
