@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -22,12 +21,12 @@ from pluginctl.errors import (
     RemoteError,
     ResolutionError,
     UserError,
-    WorkerCrashed,
 )
 from pluginctl.plugin import Registrations
 from pluginctl.runtime.audit import AuditLog
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import Channel
+from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
@@ -39,13 +38,18 @@ from pluginctl.runtime.policy import Policy
 from pluginctl.runtime.processes import Zygote, spawn_worker
 from pluginctl.runtime.protocol import DEFAULT_MAX_FRAME_BYTES, WorkerSpec
 from pluginctl.runtime.sandbox import SandboxPolicy
-from pluginctl.runtime.supervisor import CrashHistory, RestartPolicy, explain_exit
-from pluginctl.services.events import EventBus
+from pluginctl.runtime.supervisor import (
+    CrashHistory,
+    RestartPolicy,
+    Supervisor,
+    crash_kind,
+    explain_exit,
+)
 from pluginctl.services.kv import KeyValueStore
 from pluginctl.services.settings import resolve_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Coroutine, Mapping, Sequence
     from pathlib import Path
 
     from pluginctl.manifest import RateLimit
@@ -123,14 +127,19 @@ class Host:
     def __init__(self, plugins: Sequence[PluginSource], options: HostOptions) -> None:
         self.options = options
         self.audit = AuditLog(options.data_dir / "audit.jsonl")
-        self.events = EventBus(self._deliver_event, on_error=self._event_failed)
         self._order = list(plugins)
         self._plugins: dict[str, PluginRuntime] = {}
+        self.services = HostServices(self._plugins)
+        self.events = self.services.events
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Future[None]] = set()
         self._settings_override: dict[str, Mapping[str, object]] = {}
-        self._probing: set[Channel] = set()
+        self.supervisor = Supervisor(
+            audit=self.audit,
+            restart=self._restart_crashed,
+            deadline_grace_s=options.deadline_grace_s,
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -254,9 +263,7 @@ class Host:
         self.audit.record(
             "plugin.reloaded", plugin=name, pid=process.pid, latency_ms=round(latency_ms, 2)
         )
-        retiring = asyncio.ensure_future(self._retire(runtime, old_process, old_channel))
-        self._watchers.add(retiring)
-        retiring.add_done_callback(self._watchers.discard)
+        self._spawn(self._retire(runtime, old_process, old_channel))
         return Reload(name, ok=True, latency_ms=latency_ms, generation=runtime.generation)
 
     def _unmet_requirements(self, source: PluginSource) -> str | None:
@@ -277,7 +284,7 @@ class Host:
 
     async def _restart(self, runtime: PluginRuntime, source: PluginSource, begun: float) -> Reload:
         """Start a plugin that is not serving (failed, stopped) from ``source``."""
-        self._cancel_restart(runtime)
+        self.supervisor.cancel(runtime)
         try:
             settings = self._settings(source)
         except ConfigError as exc:
@@ -287,7 +294,7 @@ class Host:
         runtime.policy = self._policy(source)
         runtime.call_timeout_s = self._call_timeout(source)
         runtime.process = runtime.channel = None
-        runtime.exit_reason = runtime.last_error = None
+        runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
         await self._start_plugin(runtime)
         latency_ms = (time.perf_counter() - begun) * 1000
         if runtime.state is not PluginState.ACTIVE:
@@ -358,7 +365,7 @@ class Host:
         runtime.crashes = CrashHistory(
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
-        runtime.on_timeout = lambda: self._check_stuck(runtime)
+        runtime.on_timeout = lambda: self.supervisor.check_stuck(runtime)
         runtime.breaker = CircuitBreaker(
             self.options.breaker_by_plugin.get(source.name, self.options.breaker)
         )
@@ -455,8 +462,8 @@ class Host:
                 lambda: Channel(
                     runtime.name,
                     role="host",
-                    handler=self._api_handler(runtime, policy or runtime.policy),
-                    on_notify=self._notify_handler(runtime),
+                    handler=self.services.request_handler(runtime, policy or runtime.policy),
+                    on_notify=self.services.notify_handler(runtime),
                     on_close=lambda reason: self._channel_closed(runtime, process, reason),
                     map_failure=runtime.failed,
                     before_failing=lambda: self._await_exit(runtime, process),
@@ -508,7 +515,7 @@ class Host:
             self.events.subscribe(name, pattern)
 
     async def _stop_plugin(self, runtime: PluginRuntime, *, grace_s: float) -> None:
-        self._cancel_restart(runtime)
+        self.supervisor.cancel(runtime)
         if runtime.state is PluginState.ACTIVE:
             runtime.state = PluginState.STOPPING
             with contextlib.suppress(PluginctlError, OSError):
@@ -537,6 +544,12 @@ class Host:
         self.audit.record("plugin.failed", plugin=runtime.name, reason=reason)
         logger.info("plugin %s failed: %s", runtime.name, reason)  # callers report it
 
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        """Run ``coroutine`` in the background, held until it ends."""
+        task = asyncio.ensure_future(coroutine)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
     def _failed_dependencies(self, runtime: PluginRuntime) -> list[str]:
         names = runtime.source.manifest.dependencies
         return [
@@ -553,12 +566,10 @@ class Host:
         if runtime.process is not process:
             return  # a worker being retired after a reload, or one that never took over
         if isinstance(reason, ProtocolViolation):
-            runtime.exit_reason = f"dropped: {reason}"
+            runtime.exit_reason, runtime.exit_kind = f"dropped: {reason}", "protocol"
         if runtime.state not in (PluginState.ACTIVE, PluginState.STARTING):
             return
-        task = asyncio.ensure_future(self._worker_ended(runtime, process))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._spawn(self._worker_ended(runtime, process))
 
     async def _await_exit(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
         """Wait a moment for a worker's exit status, so failed calls can say how it ended."""
@@ -572,107 +583,32 @@ class Host:
     async def _worker_ended(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
         ended = await process.exited
         reason = runtime.exit_reason or explain_exit(ended.code, ended.reason)
-        runtime.exit_reason = reason
+        kind = runtime.exit_kind or crash_kind(ended.code)
+        runtime.exit_reason, runtime.exit_kind = reason, kind
         if runtime.process is process and runtime.state is PluginState.ACTIVE:
-            self.audit.record("worker.crashed", plugin=runtime.name, reason=reason, code=ended.code)
+            runtime.crashes_by_kind[kind] += 1
+            self.audit.record(
+                "worker.crashed", plugin=runtime.name, reason=reason, kind=kind, code=ended.code
+            )
             self._fail(runtime, f"the worker {reason}")
-            self._after_crash(runtime)
+            self.supervisor.crashed(runtime)
 
     # -- supervision ------------------------------------------------------------------
 
-    def _after_crash(self, runtime: PluginRuntime) -> None:
-        """Restart ``runtime`` after its backoff, or disable it after a crash loop."""
-        assert runtime.crashes is not None
-        assert self._loop is not None
-        now = time.monotonic()
-        uptime = now - runtime.started_at if runtime.started_at is not None else None
-        runtime.started_at = None
-        decision = runtime.crashes.crashed(at=now, uptime_s=uptime)
-        if decision.disable:
-            policy = runtime.crashes.policy
-            runtime.state = PluginState.DISABLED
-            runtime.last_error = (
-                f"disabled after {decision.crashes_in_window} crashes within"
-                f" {policy.window_s:g} s; the last: {runtime.last_error}"
-            )
-            self.audit.record(
-                "plugin.disabled",
-                plugin=runtime.name,
-                reason="crash loop",
-                crashes=decision.crashes_in_window,
-            )
-            logger.warning("plugin %s: %s", runtime.name, runtime.last_error)
-            return
-        runtime.restart_at = now + decision.delay_s
-        runtime.restart_handle = self._loop.call_later(
-            decision.delay_s, self._restart_crashed, runtime
-        )
-        self.audit.record(
-            "plugin.restart_scheduled",
-            plugin=runtime.name,
-            delay_s=round(decision.delay_s, 3),
-            attempt=decision.attempt,
-        )
-
-    def _restart_crashed(self, runtime: PluginRuntime) -> None:
-        runtime.restart_handle = None
-        task = asyncio.ensure_future(self._restart_now(runtime))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    async def _restart_now(self, runtime: PluginRuntime) -> None:
-        """Start a crashed plugin again in a fresh worker; another crash goes round again."""
+    async def _restart_crashed(self, runtime: PluginRuntime) -> bool | None:
+        """Start a crashed plugin again in a fresh worker (the `Supervisor`'s ``restart``)."""
         if (
             runtime.state is not PluginState.FAILED
             or self._plugins.get(runtime.name) is not runtime
         ):
-            return  # stopped, disabled, removed or reloaded meanwhile
-        runtime.restart_at = None
+            return None  # stopped, disabled, removed or reloaded meanwhile
         await self._discard(runtime.process, runtime.channel)
         runtime.process = runtime.channel = None
-        runtime.exit_reason = None
+        runtime.restarts_by_kind[runtime.exit_kind or "unknown"] += 1
+        runtime.exit_reason = runtime.exit_kind = None
         runtime.restarts += 1
         await self._start_plugin(runtime)
-        state = cast("PluginState", runtime.state)  # changed by the start
-        if state is PluginState.ACTIVE:
-            self.audit.record("plugin.restarted", plugin=runtime.name, restarts=runtime.restarts)
-        elif state is PluginState.FAILED:
-            self._after_crash(runtime)
-
-    def _cancel_restart(self, runtime: PluginRuntime) -> None:
-        if runtime.restart_handle is not None:
-            runtime.restart_handle.cancel()
-            runtime.restart_handle = None
-        runtime.restart_at = None
-
-    def _check_stuck(self, runtime: PluginRuntime) -> None:
-        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace."""
-        process, channel = runtime.process, runtime.channel
-        if process is None or channel is None or channel in self._probing:
-            return
-        self._probing.add(channel)
-        task = asyncio.ensure_future(self._probe_stuck(runtime, process, channel))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    async def _probe_stuck(
-        self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel
-    ) -> None:
-        grace = self.options.deadline_grace_s
-        try:
-            await channel.ping(timeout_s=grace)
-        except (PluginctlError, OSError):
-            if runtime.process is process and not process.exited.done():
-                runtime.exit_reason = (
-                    f"was killed by the host: a call overran its deadline and the worker"
-                    f" then answered nothing for {grace:g} s (stuck in a loop or in native code)"
-                )
-                self.audit.record(
-                    "worker.killed", plugin=runtime.name, reason="stuck past deadline"
-                )
-                process.send_signal(signal.SIGKILL)
-        finally:
-            self._probing.discard(channel)
+        return cast("PluginState", runtime.state) is PluginState.ACTIVE  # changed by the start
 
     async def enable_plugin(self, name: str) -> PluginRuntime:
         """Start a disabled (or failed) plugin again, with a clean crash record.
@@ -685,13 +621,13 @@ class Host:
             raise UserError(f"the host runs no plugin named {name!r}")
         if runtime.state in (PluginState.ACTIVE, PluginState.STARTING):
             raise UserError(f"plugin {name!r} is already {runtime.state}")
-        self._cancel_restart(runtime)
+        self.supervisor.cancel(runtime)
         runtime.reset_breakers()
         if runtime.crashes is not None:
             runtime.crashes.reset()
         await self._discard(runtime.process, runtime.channel)
         runtime.process = runtime.channel = None
-        runtime.exit_reason = runtime.last_error = None
+        runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
         self.audit.record("plugin.enabled", plugin=name)
         await self._start_plugin(runtime)
         return runtime
@@ -717,7 +653,7 @@ class Host:
         runtime = self._plugins.get(name)
         if runtime is None:
             raise UserError(f"the host runs no plugin named {name!r}")
-        self._cancel_restart(runtime)
+        self.supervisor.cancel(runtime)
         await self._stop_plugin(runtime, grace_s=grace_s)
         runtime.state = PluginState.DISABLED
         runtime.last_error = "disabled by the operator"
@@ -739,84 +675,6 @@ class Host:
         states = {runtime.name: str(runtime.state) for runtime in self._plugins.values()}
         healthy = all(state == PluginState.ACTIVE for state in states.values())
         return healthy, {"status": "ok" if healthy else "degraded", "plugins": states}
-
-    # -- the host API, as workers call it -----------------------------------------
-
-    def _api_handler(self, runtime: PluginRuntime, policy: Policy):  # type: ignore[no-untyped-def]  # a closure
-        kv, name = runtime.kv, runtime.name
-
-        def handle(method: str, args: list[object]) -> object:
-            if method.startswith("kv."):
-                policy.check("kv", family="kv")
-                return _kv_call(kv, method, args)
-            if method in ("events.publish", "events.request"):
-                topic = str(args[0])
-                policy.check("events:publish", topic, family="events")
-                if method == "events.publish":
-                    return self.events.publish(name, topic, args[1])
-                return self.events.request(name, topic, args[1], timeout_s=float(str(args[2])))
-            if method == "plugins.call":
-                target, export, call_args, call_kwargs = args
-                policy.check("plugins:call", str(target), family="plugins")
-                return self._call_export(str(target), str(export), call_args, call_kwargs)
-            raise LookupError(f"the host API has no method {method!r}")
-
-        return handle
-
-    def _notify_handler(self, runtime: PluginRuntime):  # type: ignore[no-untyped-def]  # a closure
-        log = logging.getLogger(f"pluginctl.plugin.{runtime.name}")
-
-        def handle(method: str, args: list[object]) -> None:
-            if method == "log" and len(args) == 3:
-                level, message, fields = args
-                number = logging.getLevelName(str(level).upper())
-                log.log(
-                    number if isinstance(number, int) else logging.INFO,
-                    "%s %s",
-                    message,
-                    fields or "",
-                )
-
-        return handle
-
-    async def _call_export(self, target: str, export: str, args: object, kwargs: object) -> object:
-        runtime = self._plugins.get(target)
-        if runtime is None or runtime.state is not PluginState.ACTIVE:
-            raise UserError(
-                f"plugin {target!r} is not running",
-                hint="declare it in dependencies and make sure it starts: pluginctl list",
-            )
-        if runtime.registrations is None or export not in runtime.registrations.exports:
-            raise UserError(f"plugin {target!r} has no export {export!r}")
-        runtime.policy.limit("calls")
-        return await runtime.call("export", export, args, kwargs)
-
-    async def _deliver_event(
-        self, subscriber: str, topic: str, publisher: str, payload: object
-    ) -> object:
-        runtime = self._plugins.get(subscriber)
-        if runtime is None or runtime.state is not PluginState.ACTIVE:
-            raise WorkerCrashed(subscriber, "not active")
-        return await runtime.call("event", topic, publisher, payload)
-
-    def _event_failed(self, subscriber: str, topic: str, exc: BaseException) -> None:
-        logger.warning("plugin %s failed on event %s: %s", subscriber, topic, exc)
-
-
-def _kv_call(kv: KeyValueStore, method: str, args: list[object]) -> object:
-    if method == "kv.get":
-        return kv.get(str(args[0]), args[1] if len(args) > 1 else None)
-    if method == "kv.set":
-        ttl = args[2] if len(args) > 2 else None
-        kv.set(str(args[0]), args[1], ttl_s=float(str(ttl)) if ttl is not None else None)
-        return None
-    if method == "kv.delete":
-        return kv.delete(str(args[0]))
-    if method == "kv.keys":
-        return kv.keys(str(args[0]) if args else "")
-    if method == "kv.incr":
-        return kv.incr(str(args[0]), int(str(args[1])) if len(args) > 1 else 1)
-    raise LookupError(f"the host API has no method {method!r}")
 
 
 def _failure_text(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,7 @@ class PluginRuntime:
     registrations: Registrations | None = None
     last_error: str | None = None
     exit_reason: str | None = None
+    exit_kind: str | None = None  # a label for how the worker ended (`crash_kind`)
     started_at: float | None = None
     requests: int = 0
     errors: int = 0
@@ -75,6 +77,8 @@ class PluginRuntime:
     method_breakers: dict[str, CircuitBreaker] = field(default_factory=dict, repr=False)
     crashes: CrashHistory | None = field(default=None, repr=False)
     restarts: int = 0
+    crashes_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
+    restarts_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
     restart_at: float | None = None
     restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
     on_timeout: Callable[[], None] | None = field(default=None, repr=False)

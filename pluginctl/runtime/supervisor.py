@@ -6,7 +6,10 @@ to 30 s) or, after too many crashes in a window, to disable the plugin until an
 operator enables it again. A worker that ran for a stable period before it died
 starts the backoff afresh. The decisions are pure: the host applies them.
 
-`explain_exit` turns how a worker ended into words an operator can act on.
+`Supervisor` applies them for a host: it schedules the restart of a crashed plugin,
+disables a crash loop, and kills a worker that stays silent past a call's deadline
+(or fails its health checks), recording why. `explain_exit` turns how a worker ended
+into words an operator can act on, and `crash_kind` into a label for metrics.
 
 Example:
     >>> policy = RestartPolicy(initial_backoff_s=0.1, jitter=0.0, max_crashes=3)
@@ -19,14 +22,37 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import signal
+import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
-__all__ = ["CrashHistory", "Decision", "RestartPolicy", "explain_exit"]
+from pluginctl.errors import PluginctlError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from pluginctl.runtime.audit import AuditLog
+    from pluginctl.runtime.channel import Channel
+    from pluginctl.runtime.plugin_runtime import PluginRuntime
+    from pluginctl.runtime.processes import WorkerProcess
+
+__all__ = [
+    "CrashHistory",
+    "Decision",
+    "RestartPolicy",
+    "Supervisor",
+    "crash_kind",
+    "explain_exit",
+]
+
+logger = logging.getLogger(__name__)
 
 
 class RestartPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -139,3 +165,155 @@ def explain_exit(code: int, reason: str) -> str:
     except ValueError:
         meaning = None
     return reason if meaning is None else f"{reason}: {meaning}"
+
+
+def crash_kind(code: int) -> str:
+    """A short label for how a worker ended, for metrics (``restarts_total{reason=...}``).
+
+    Example:
+        >>> crash_kind(3), crash_kind(-signal.SIGSEGV), crash_kind(-signal.SIGXCPU)
+        ('exit', 'signal:SIGSEGV', 'cpu_limit')
+    """
+    if code >= 0:
+        return "exit"
+    try:
+        number = signal.Signals(-code)
+    except ValueError:
+        return f"signal:{-code}"
+    return _SIGNAL_KINDS.get(number, f"signal:{number.name}")
+
+
+_SIGNAL_KINDS = {
+    signal.SIGXCPU: "cpu_limit",
+    signal.SIGXFSZ: "file_size_limit",
+    signal.SIGSYS: "seccomp",
+    signal.SIGKILL: "killed",
+}
+
+
+class Supervisor:
+    """Restarts a host's crashed plugins, disables crash loops, ends stuck workers.
+
+    The host tells it when a worker died (`crashed`) and when a call timed out
+    (`check_stuck`); it tells the host when to start a plugin again through
+    ``restart``, a coroutine that starts a fresh worker and returns whether the
+    plugin is active again (None when the restart no longer applies: the plugin
+    was stopped, disabled, removed or reloaded meanwhile).
+
+    Args:
+        audit: Where each decision is recorded.
+        restart: Starts ``runtime`` again in a fresh worker (see above).
+        deadline_grace_s: How long past a call's deadline a silent worker lives on.
+    """
+
+    def __init__(
+        self,
+        *,
+        audit: AuditLog,
+        restart: Callable[[PluginRuntime], Awaitable[bool | None]],
+        deadline_grace_s: float,
+    ) -> None:
+        self.audit = audit
+        self._restart = restart
+        self._grace_s = deadline_grace_s
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._probing: set[Channel] = set()
+
+    def crashed(self, runtime: PluginRuntime) -> None:
+        """``runtime``'s worker died: restart it after its backoff, or disable it."""
+        assert runtime.crashes is not None
+        now = time.monotonic()
+        uptime = now - runtime.started_at if runtime.started_at is not None else None
+        runtime.started_at = None
+        decision = runtime.crashes.crashed(at=now, uptime_s=uptime)
+        if decision.disable:
+            self._disable(runtime, decision)
+            return
+        runtime.restart_at = now + decision.delay_s
+        runtime.restart_handle = asyncio.get_running_loop().call_later(
+            decision.delay_s, lambda: self._spawn(self._restart_now(runtime))
+        )
+        self.audit.record(
+            "plugin.restart_scheduled",
+            plugin=runtime.name,
+            delay_s=round(decision.delay_s, 3),
+            attempt=decision.attempt,
+        )
+
+    def _disable(self, runtime: PluginRuntime, decision: Decision) -> None:
+        from pluginctl.runtime.plugin_runtime import PluginState
+
+        policy = runtime.crashes.policy if runtime.crashes is not None else RestartPolicy()
+        runtime.state = PluginState.DISABLED
+        runtime.last_error = (
+            f"disabled after {decision.crashes_in_window} crashes within"
+            f" {policy.window_s:g} s; the last: {runtime.last_error}"
+        )
+        self.audit.record(
+            "plugin.disabled",
+            plugin=runtime.name,
+            reason="crash loop",
+            crashes=decision.crashes_in_window,
+        )
+        logger.warning("plugin %s: %s", runtime.name, runtime.last_error)
+
+    async def _restart_now(self, runtime: PluginRuntime) -> None:
+        runtime.restart_handle = None
+        runtime.restart_at = None
+        active = await self._restart(runtime)
+        if active is True:
+            self.audit.record("plugin.restarted", plugin=runtime.name, restarts=runtime.restarts)
+        elif active is False:
+            self.crashed(runtime)  # it failed to start: round again, or disabled
+
+    def cancel(self, runtime: PluginRuntime) -> None:
+        """Forget a scheduled restart of ``runtime`` (it is being stopped or started)."""
+        if runtime.restart_handle is not None:
+            runtime.restart_handle.cancel()
+            runtime.restart_handle = None
+        runtime.restart_at = None
+
+    def check_stuck(self, runtime: PluginRuntime) -> None:
+        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace."""
+        process, channel = runtime.process, runtime.channel
+        if process is None or channel is None or channel in self._probing:
+            return
+        self._probing.add(channel)
+        self._spawn(self._probe_stuck(runtime, process, channel))
+
+    async def _probe_stuck(
+        self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel
+    ) -> None:
+        grace = self._grace_s
+        try:
+            await channel.ping(timeout_s=grace)
+        except (PluginctlError, OSError):
+            self.kill(
+                runtime,
+                process,
+                reason=(
+                    f"was killed by the host: a call overran its deadline and the worker"
+                    f" then answered nothing for {grace:g} s (stuck in a loop or in native code)"
+                ),
+                kind="deadline",
+            )
+        finally:
+            self._probing.discard(channel)
+
+    def kill(
+        self, runtime: PluginRuntime, process: WorkerProcess, *, reason: str, kind: str
+    ) -> None:
+        """End ``runtime``'s worker ``process`` now, for ``reason``; the crash path follows.
+
+        Nothing happens when ``process`` is no longer the plugin's worker or has ended.
+        """
+        if runtime.process is not process or process.exited.done():
+            return
+        runtime.exit_reason, runtime.exit_kind = reason, kind
+        self.audit.record("worker.killed", plugin=runtime.name, reason=kind, detail=reason)
+        process.send_signal(signal.SIGKILL)
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
