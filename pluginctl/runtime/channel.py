@@ -21,6 +21,7 @@ import itertools
 import logging
 import math
 import os
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +70,8 @@ _FRAMES_PER_WRITE = 16
 _BYTES_PER_WRITE = 64 * 1024
 # How late a deadline may be noticed: the loop's timers fire up to a clock tick early.
 _DEADLINE_SLACK_S = 0.001
+_perf_counter = time.perf_counter
+_monotonic = time.monotonic
 
 
 class ChannelClosed(RuntimeFault):
@@ -88,6 +91,7 @@ class Call(asyncio.Future[object]):
         self.key: str | None = None  # set by the host: which breaker the call counts for
         self.timeout_s = timeout_s
         self.deadline = math.inf if timeout_s is None else channel._loop.time() + timeout_s
+        self.started = _perf_counter()  # for the host's latency figures
 
     def cancel(self, msg: object = None) -> bool:
         if not super().cancel(msg):
@@ -112,6 +116,8 @@ class Channel(asyncio.Protocol):
         before_failing: Awaited after the connection ends and before the calls in
             flight fail: the host waits there (briefly) for the worker's exit status,
             so the failures can say how the worker ended.
+        on_answered: Called with each call that has a ``key`` once it succeeded (the
+            host's latency figures; failures reach ``map_failure``).
         enforcer: The worker's `DeadlineEnforcer`: handlers that run past their
             call's deadline are interrupted.
         max_frame_bytes: The largest frame accepted from the peer.
@@ -127,6 +133,7 @@ class Channel(asyncio.Protocol):
         on_close: Callable[[BaseException | None], None] | None = None,
         map_failure: Callable[[BaseException, Call], BaseException] | None = None,
         before_failing: Callable[[], Awaitable[None]] | None = None,
+        on_answered: Callable[[Call], None] | None = None,
         enforcer: DeadlineEnforcer | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
@@ -137,9 +144,11 @@ class Channel(asyncio.Protocol):
         self._on_close = on_close
         self._map_failure = map_failure
         self._before_failing = before_failing
+        self._on_answered = on_answered
         self._enforcer = enforcer
         self.serving_id: int | None = None  # the request whose handler is being called
         self.answered = 0  # successful answers received: breakers tell timeouts in a row
+        self.last_heard = _monotonic()  # when the peer last sent anything: liveness
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
         self._ids = itertools.count(1)
         self._pending: dict[int, Call] = {}
@@ -173,6 +182,7 @@ class Channel(asyncio.Protocol):
         self._send(Hello(PROTOCOL_VERSION, os.getpid(), self._role))
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = _monotonic()
         self._reading = True  # replies made while reading go out together, in order
         try:
             messages = self._decoder.feed(data)
@@ -299,6 +309,8 @@ class Channel(asyncio.Protocol):
         future = self._pending.pop(message.id, None)
         if future is not None and not future.done():
             future.set_result(message.result)
+            if future.key is not None and self._on_answered is not None:
+                self._on_answered(future)
 
     def _on_error(self, message: Error) -> None:
         future = self._pending.pop(message.id, None)

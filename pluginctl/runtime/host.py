@@ -26,6 +26,7 @@ from pluginctl.plugin import Registrations
 from pluginctl.runtime.audit import AuditLog
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import Channel
+from pluginctl.runtime.health import HealthMonitor, HealthPolicy
 from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
 from pluginctl.runtime.plugin_runtime import (
@@ -51,6 +52,8 @@ from pluginctl.services.settings import resolve_settings
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping, Sequence
     from pathlib import Path
+
+    from prometheus_client.registry import CollectorRegistry
 
     from pluginctl.manifest import RateLimit
     from pluginctl.runtime.discovery import PluginSource
@@ -79,6 +82,8 @@ class HostOptions:
         restart_by_plugin: Plugins with a restart policy of their own.
         breaker: When calls to a failing plugin or method are paused (circuit breakers).
         breaker_by_plugin: Plugins with a breaker policy of their own.
+        health: How often workers are pinged and health hooks called.
+        health_by_plugin: Plugins with a health policy of their own.
         sandbox: Confine every worker (Landlock, seccomp, no_new_privs) before import.
         max_frame_bytes: The largest RPC frame accepted from a worker.
         default_rates: Rate limits for plugins whose manifests set none.
@@ -95,6 +100,8 @@ class HostOptions:
     restart_by_plugin: Mapping[str, RestartPolicy] = field(default_factory=dict)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     breaker_by_plugin: Mapping[str, BreakerPolicy] = field(default_factory=dict)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    health_by_plugin: Mapping[str, HealthPolicy] = field(default_factory=dict)
     sandbox: bool = True
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
@@ -140,6 +147,14 @@ class Host:
             restart=self._restart_crashed,
             deadline_grace_s=options.deadline_grace_s,
         )
+        self.monitor = HealthMonitor(
+            audit=self.audit,
+            supervisor=self.supervisor,
+            policy_for=options.health_by_plugin,
+            default=options.health,
+        )
+        self.started_at = time.time()
+        self._registry: CollectorRegistry | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -160,6 +175,7 @@ class Host:
             await self._stop_plugin(runtime, grace_s=grace_s)
         if self._zygote is not None:
             await self._zygote.stop(grace_s=grace_s)
+        self.monitor.close()
         await self.events.aclose()
         for runtime in self._plugins.values():
             runtime.kv.close()
@@ -259,6 +275,7 @@ class Host:
         runtime.generation += 1
         runtime.last_error = None
         self._subscribe(name, registrations)
+        self.monitor.watch(runtime)
         latency_ms = (time.perf_counter() - begun) * 1000
         self.audit.record(
             "plugin.reloaded", plugin=name, pid=process.pid, latency_ms=round(latency_ms, 2)
@@ -378,13 +395,15 @@ class Host:
         return runtime
 
     def _policy(self, source: PluginSource) -> Policy:
-        manifest = source.manifest
+        """A policy from ``source``'s manifest; refusals add to the plugin's running tally."""
+        manifest, running = source.manifest, self._plugins.get(source.name)
         return Policy(
             source.name,
             manifest.permission_set,
             manifest.limits.rate,
             defaults=self.options.default_rates,
             audit=self.audit,
+            tally=running.policy.tally if running is not None else None,
         )
 
     def _settings(self, source: PluginSource) -> dict[str, object]:
@@ -418,6 +437,7 @@ class Host:
         runtime.state = PluginState.ACTIVE
         runtime.started_at = time.monotonic()
         self.audit.record("plugin.active", plugin=runtime.name, pid=runtime.process.pid)
+        self.monitor.watch(runtime)
 
     async def _launch(
         self,
@@ -465,6 +485,7 @@ class Host:
                     handler=self.services.request_handler(runtime, policy or runtime.policy),
                     on_notify=self.services.notify_handler(runtime),
                     on_close=lambda reason: self._channel_closed(runtime, process, reason),
+                    on_answered=runtime.answered,
                     map_failure=runtime.failed,
                     before_failing=lambda: self._await_exit(runtime, process),
                     max_frame_bytes=self.options.max_frame_bytes,
@@ -516,6 +537,7 @@ class Host:
 
     async def _stop_plugin(self, runtime: PluginRuntime, *, grace_s: float) -> None:
         self.supervisor.cancel(runtime)
+        self.monitor.forget(runtime.name)
         if runtime.state is PluginState.ACTIVE:
             runtime.state = PluginState.STOPPING
             with contextlib.suppress(PluginctlError, OSError):
@@ -625,6 +647,7 @@ class Host:
         runtime.reset_breakers()
         if runtime.crashes is not None:
             runtime.crashes.reset()
+        runtime.operator_disabled = False
         await self._discard(runtime.process, runtime.channel)
         runtime.process = runtime.channel = None
         runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
@@ -656,6 +679,7 @@ class Host:
         self.supervisor.cancel(runtime)
         await self._stop_plugin(runtime, grace_s=grace_s)
         runtime.state = PluginState.DISABLED
+        runtime.operator_disabled = True
         runtime.last_error = "disabled by the operator"
         self.audit.record("plugin.disabled", plugin=name, reason="operator")
 
@@ -671,10 +695,56 @@ class Host:
         return list(self._plugins.values())
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        """Healthy when every plugin is active; the body lists each plugin's state."""
-        states = {runtime.name: str(runtime.state) for runtime in self._plugins.values()}
-        healthy = all(state == PluginState.ACTIVE for state in states.values())
+        """Healthy when every plugin is active and well (or disabled by the operator).
+
+        The body lists each plugin's state; a degraded one is unhealthy here.
+        """
+        states = {runtime.name: str(runtime.status) for runtime in self._plugins.values()}
+        healthy = all(
+            runtime.status is PluginState.ACTIVE or runtime.operator_disabled
+            for runtime in self._plugins.values()
+        )
         return healthy, {"status": "ok" if healthy else "degraded", "plugins": states}
+
+    def plugin_health(self, name: str) -> tuple[bool, dict[str, object]] | None:
+        """One plugin's health (healthy when active and well), or None if there is none."""
+        runtime = self._plugins.get(name)
+        if runtime is None:
+            return None
+        status = runtime.status
+        return status is PluginState.ACTIVE, {
+            "plugin": name,
+            "state": str(status),
+            "healthy": runtime.health.ok,
+            "reason": runtime.health.reason,
+            "breaker": runtime.breaker.state,
+        }
+
+    def status(self) -> dict[str, object]:
+        """Everything ``pluginctl status`` shows: the host, and each plugin's figures."""
+        import os
+
+        from pluginctl._version import __version__
+        from pluginctl.runtime.metrics import summarize
+
+        return {
+            "host": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "started_at": self.started_at,
+                "uptime_s": round(time.time() - self.started_at, 3),
+                "data_dir": str(self.options.data_dir),
+            },
+            "plugins": [summarize(runtime) for runtime in self._plugins.values()],
+        }
+
+    def metrics(self) -> CollectorRegistry:
+        """The Prometheus registry of this host's metrics (made once)."""
+        if self._registry is None:
+            from pluginctl.runtime.metrics import registry_for
+
+            self._registry = registry_for(self)
+        return self._registry
 
 
 def _failure_text(exc: BaseException) -> str:

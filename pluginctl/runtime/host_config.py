@@ -40,6 +40,11 @@ failure_ratio = 0.5                    # failed / all that opens the breaker
 consecutive_timeouts = 3               # or this many timeouts in a row
 open_s = 5.0                           # then calls fail fast this long, before a probe
 
+[defaults.health]                      # while plugins run
+interval_s = 5.0                       # an idle worker is pinged (and its health hook called)
+timeout_s = 10.0                       # one that acknowledges no ping this long is restarted
+hook_timeout_s = 5.0                   # a health hook slower than this counts as unhealthy
+
 [defaults.rate.kv]                     # not a default: a token bucket per plugin for a
 rate_per_s = 100                       # capability (calls, kv, db, events, plugins, http)
 burst = 200
@@ -89,6 +94,7 @@ from pluginctl.manifest_rules import (
     read_toml_text,
 )
 from pluginctl.runtime.breaker import BreakerPolicy
+from pluginctl.runtime.health import HealthPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 
 if TYPE_CHECKING:
@@ -141,6 +147,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
         restart: How crashed plugins are restarted, or disabled after a crash loop.
         breaker: When calls to a failing plugin or method are paused, and how long.
+        health: How often running workers are pinged and health hooks called.
         rate: Token buckets per plugin, by capability (``calls``, ``kv``, ...).
     """
 
@@ -151,6 +158,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     start_method: Literal["fork", "spawn"] = "fork"
     restart: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
     breaker: BreakerPolicy = msgspec.field(default_factory=BreakerPolicy)
+    health: HealthPolicy = msgspec.field(default_factory=HealthPolicy)
     rate: dict[str, RateLimit] = {}
 
 
@@ -161,11 +169,13 @@ class PluginTable(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
         config: The plugin's settings, checked against its manifest.
         restart: Its own restart policy, instead of ``[defaults.restart]``.
         breaker: Its own circuit breaker policy, instead of ``[defaults.breaker]``.
+        health: Its own health checks, instead of ``[defaults.health]``.
     """
 
     config: dict[str, object] = {}
     restart: RestartPolicy | None = None
     breaker: BreakerPolicy | None = None
+    health: HealthPolicy | None = None
 
 
 class _File(msgspec.Struct, kw_only=True, frozen=True):
@@ -313,6 +323,7 @@ class HostConfig:
                 "deadline_grace_s": self.defaults.deadline_grace_s,
                 "restart": msgspec.to_builtins(self.defaults.restart),
                 "breaker": msgspec.to_builtins(self.defaults.breaker),
+                "health": msgspec.to_builtins(self.defaults.health),
                 "start_method": self.defaults.start_method,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },

@@ -108,6 +108,10 @@ def host_options(config: HostConfig) -> HostOptions:
         breaker_by_plugin={
             name: table.breaker for name, table in config.plugin.items() if table.breaker
         },
+        health=defaults.health,
+        health_by_plugin={
+            name: table.health for name, table in config.plugin.items() if table.health
+        },
         max_frame_bytes=defaults.max_frame_mb * 1024 * 1024,
         default_rates=defaults.rate,
         settings={name: config.config_for(name) for name in config.plugin},
@@ -145,15 +149,26 @@ async def run_host(
     on_ready: Callable[[RunningHost], None] = lambda _: None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop."""
+    """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop.
+
+    While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``.
+    """
+    import secrets
+
+    from pluginctl.runtime.host_record import host_record
+
     sock = bind(bind_host, port)
     host = Host(plan.order, host_options(plan.config))
     stop = stop or asyncio.Event()
+    token = secrets.token_urlsafe(32)
     try:
         await host.start()
-        gateway = await start_gateway(host, sock)
+        gateway = await start_gateway(host, sock, status_token=token)
         on_ready(RunningHost(host, gateway.url))
-        with _stop_on_signals(stop):
+        with (
+            _stop_on_signals(stop),
+            host_record(host.options.data_dir, url=gateway.url, token=token),
+        ):
             waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
             ending: list[asyncio.Future[object]] = [gateway.serving, waiter]  # type: ignore[list-item]  # None and bool
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
@@ -184,12 +199,18 @@ class Gateway:
         await self.serving
 
 
-async def start_gateway(host: GatewayHost, sock: socket.socket) -> Gateway:
-    """Serve ``host``'s gateway with uvicorn on the listening ``sock``; return once it serves."""
+async def start_gateway(
+    host: GatewayHost, sock: socket.socket, *, status_token: str | None = None
+) -> Gateway:
+    """Serve ``host``'s gateway with uvicorn on the listening ``sock``; return once it serves.
+
+    ``status_token`` guards ``/status`` (None: no such route).
+    """
     from pluginctl.web.gateway import build_app
 
+    app = build_app(host, status_token=status_token)
     server = _QuietServer(
-        uvicorn.Config(build_app(host), log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     )
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started and not serving.done():

@@ -15,7 +15,9 @@ import msgspec
 
 from pluginctl.errors import CallTimeout, CircuitOpen, WorkerCrashed
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
+from pluginctl.runtime.call_stats import CallMetrics
 from pluginctl.runtime.channel import ChannelClosed
+from pluginctl.runtime.health import Health
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
 
 _monotonic = time.monotonic
+_perf_counter = time.perf_counter
 
 
 class PluginState(enum.StrEnum):
@@ -77,15 +80,36 @@ class PluginRuntime:
     method_breakers: dict[str, CircuitBreaker] = field(default_factory=dict, repr=False)
     crashes: CrashHistory | None = field(default=None, repr=False)
     restarts: int = 0
+    operator_disabled: bool = False
     crashes_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
     restarts_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
     restart_at: float | None = None
     restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
     on_timeout: Callable[[], None] | None = field(default=None, repr=False)
+    calls: CallMetrics = field(default_factory=CallMetrics, repr=False)
+    health: Health = field(default_factory=Health, repr=False)
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while the plugin is active."""
+        process = self.process
+        return process.pid if process is not None and self.state is PluginState.ACTIVE else None
+
+    @property
+    def status(self) -> PluginState:
+        """The state as reported: degraded while active and unhealthy or breaker-open.
+
+        A degraded plugin still serves what it can; ``/healthz`` and metrics say so.
+        """
+        if self.state is PluginState.ACTIVE and (
+            not self.health.ok or self.breaker.state != "closed"
+        ):
+            return PluginState.DEGRADED
+        return self.state
 
     @property
     def prefix(self) -> str:
@@ -115,19 +139,22 @@ class PluginRuntime:
         """
         channel = self.channel
         self.requests += 1
+        key = f"{method}:{args[0]}" if args else method
         if channel is None or not channel.is_open:
             self.errors += 1
+            self.calls.observe(key, None, "crashed")
             return self._gone()
-        key = f"{method}:{args[0]}" if args else method
         now = _monotonic()
         plugin_admits = self.breaker.admit(now)
         if plugin_admits is False:
+            self.calls.observe(key, None, "circuit_open")
             return self._refused(None, self.breaker.retry_after_s(now))
         breaker = self.method_breakers.get(key)
         if breaker is None:
             breaker = self.method_breakers[key] = CircuitBreaker(self.breaker.policy)
         method_admits = breaker.admit(now)
         if method_admits is False:
+            self.calls.observe(key, None, "circuit_open")
             if plugin_admits == "probe":
                 self.breaker.probe_done(now, ok=True)  # unused: the plugin may be fine
             return self._refused(key, breaker.retry_after_s(now))
@@ -180,6 +207,8 @@ class PluginRuntime:
         self.errors += 1
         key = None if call is None else call.key
         if key is not None:
+            assert call is not None
+            self.calls.observe(key, _perf_counter() - call.started, _outcome(error))
             now, timeout = time.monotonic(), isinstance(error, CallTimeout)
             answered = self.channel.answered if self.channel is not None else 0
             if timeout or isinstance(error, ChannelClosed):  # the worker is in trouble
@@ -193,16 +222,21 @@ class PluginRuntime:
             return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
         return error
 
+    def answered(self, call: Call) -> None:
+        """Count a call that succeeded (the channel's ``on_answered``)."""
+        assert call.key is not None
+        self.calls.observe(call.key, _perf_counter() - call.started, "ok")
+
     def describe(self) -> dict[str, object]:
         """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""
         manifest = self.source.manifest
         return {
             "name": self.name,
             "version": self.source.version,
-            "state": str(self.state),
+            "state": str(self.status),
             "origin": self.source.origin,
             "location": self.source.location,
-            "pid": self.process.pid if self.process and self.state is PluginState.ACTIVE else None,
+            "pid": self.pid,
             "permissions": list(manifest.permissions),
             "routes": [
                 f"{m} /plugins/{self.name}{self.prefix.rstrip('/')}{p}" for m, p in self.routes
@@ -218,8 +252,18 @@ class PluginRuntime:
             "restart_in_s": (
                 round(max(0.0, self.restart_at - time.monotonic()), 3) if self.restart_at else None
             ),
+            "health": {"ok": self.health.ok, "reason": self.health.reason},
             "last_error": self.last_error,
         }
+
+
+def _outcome(error: BaseException) -> str:
+    """The ``outcome`` label of a call that failed with ``error``."""
+    if isinstance(error, CallTimeout):
+        return "timeout"
+    if isinstance(error, ChannelClosed | WorkerCrashed):
+        return "crashed"
+    return "error"  # the handler raised (a `RemoteError`, or a typed pluginctl error)
 
 
 def forward_output(

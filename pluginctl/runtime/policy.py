@@ -42,6 +42,8 @@ Example:
 from __future__ import annotations
 
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Self
 
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from pluginctl.permissions import Permission, PermissionSet
     from pluginctl.runtime.audit import AuditLog
 
-__all__ = ["SENSITIVE_CAPABILITIES", "Policy", "TokenBucket"]
+__all__ = ["SENSITIVE_CAPABILITIES", "Policy", "PolicyTally", "TokenBucket"]
 
 #: Capabilities whose first use on each target is written to the audit log.
 SENSITIVE_CAPABILITIES: frozenset[str] = frozenset({"http:fetch", "plugins:call"})
@@ -124,6 +126,19 @@ class TokenBucket:
         return self._tokens
 
 
+@dataclass(slots=True)
+class PolicyTally:
+    """What a plugin's policies refused, for metrics; it outlives each policy (a reload).
+
+    Attributes:
+        denied: Denied calls by capability (``kv``, ``events:publish``, ...).
+        rate_limited: Rate-limited calls by family (``calls``, ``kv``, ...).
+    """
+
+    denied: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[str] = field(default_factory=Counter)
+
+
 class Policy:
     """What one plugin may call, and how often.
 
@@ -135,6 +150,7 @@ class Policy:
             a family in neither is unlimited.
         audit: Where denials, rate limit hits and sensitive grants are recorded.
         clock: Seconds from a monotonic clock, for the buckets and audit throttling.
+        tally: Where refusals are counted (a fresh one by default).
     """
 
     def __init__(
@@ -146,8 +162,10 @@ class Policy:
         defaults: Mapping[str, RateLimit] = _NO_RATES,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tally: PolicyTally | None = None,
     ) -> None:
         self.plugin = plugin
+        self.tally = PolicyTally() if tally is None else tally
         self.permissions = permissions
         self._audit = audit
         self._clock = clock
@@ -240,6 +258,7 @@ class Policy:
             raise RateLimited(self.plugin, family, retry_after_s=wait_s)
 
     def _denied(self, capability: str, target: str | None, permission: str) -> None:
+        self.tally.denied[capability] += 1
         if self._audit is None:
             return
         suppressed = self._throttle(f"denied:{permission}").allow(self._clock())
@@ -254,6 +273,7 @@ class Policy:
             )
 
     def _rate_limited(self, family: str, wait_s: float) -> None:
+        self.tally.rate_limited[family] += 1
         if self._audit is None:
             return
         suppressed = self._throttle(f"rate:{family}").allow(self._clock())

@@ -10,7 +10,13 @@
   `PluginRouter` that is rebuilt when the plugin's ``generation`` changes. The
   request crosses to the worker as an `HttpRequest`; the `HttpResponse` that comes
   back is checked before it is sent (`pluginctl.web.responses`).
-- ``/healthz``: 200 or 503, with the host's health as JSON.
+- ``/healthz``: 200 or 503, with the host's health as JSON; ``/healthz/<name>`` the
+  same for one plugin (404 for an unknown one).
+- ``/metrics``: the host's metrics in the Prometheus text format.
+- ``/status``: everything ``pluginctl status`` shows, as JSON, for a bearer token
+  (``status_token``; without one the route does not exist).
+
+The last three need a host that is also an `ObservableHost`.
 
 Every error is JSON, ``{"error": ..., "request_id": ...}``, in the gateway's own
 words: nothing from the URL or from a plugin is echoed back. Every response carries
@@ -48,7 +54,7 @@ import logging
 import math
 import re
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -75,12 +81,19 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from prometheus_client.registry import CollectorRegistry
     from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
 
     from pluginctl.runtime.protocol import HttpResponse
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewayHost", "PluginEndpoint", "build_app"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "GatewayHost",
+    "ObservableHost",
+    "PluginEndpoint",
+    "build_app",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +156,32 @@ class GatewayHost(Protocol):
         """Whether the host is healthy, and the JSON body that says why."""
 
 
-def build_app(host: GatewayHost, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+@runtime_checkable
+class ObservableHost(GatewayHost, Protocol):
+    """A host that also reports per-plugin health, metrics and status."""
+
+    def plugin_health(self, name: str) -> tuple[bool, dict[str, object]] | None:
+        """One plugin's health and the JSON body that says why, or None if there is none."""
+
+    def metrics(self) -> CollectorRegistry:
+        """The host's Prometheus registry."""
+
+    def status(self) -> dict[str, object]:
+        """The host and every plugin's figures, as plain data."""
+
+
+def build_app(
+    host: GatewayHost,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    status_token: str | None = None,
+) -> Starlette:
     """The gateway as an ASGI app, ready for uvicorn.
 
     Args:
         host: Looks plugins up and reports health.
         max_body_bytes: The largest request body passed to a plugin; larger is 413.
+        status_token: The bearer token ``/status`` asks for; None leaves it out.
     """
 
     async def healthz(request: Request) -> Response:
@@ -156,11 +189,13 @@ def build_app(host: GatewayHost, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
         return json_response(body, status=200 if healthy else 503)
 
     plugins = _PluginGateway(host, max_body_bytes=max_body_bytes)
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    if isinstance(host, ObservableHost):
+        from pluginctl.web.observe import observation_routes
+
+        routes.extend(observation_routes(host, status_token=status_token))
     return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/plugins/{plugin}{path:path}", plugins),
-        ],
+        routes=[*routes, Route("/plugins/{plugin}{path:path}", plugins)],
         middleware=[Middleware(TracingMiddleware)],
         exception_handlers={HTTPException: _http_error},
     )

@@ -10,6 +10,7 @@ from pluginctl.errors import ConfigError, Problem
 from pluginctl.manifest import RateLimit
 from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.discovery import discover
+from pluginctl.runtime.health import HealthPolicy
 from pluginctl.runtime.host_config import (
     CONFIG_FILENAME,
     Defaults,
@@ -86,6 +87,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
         breaker=BreakerPolicy(
             window_s=5.0, min_calls=10, failure_ratio=0.25, consecutive_timeouts=2, open_s=1.5
         ),
+        health=HealthPolicy(interval_s=2.0, timeout_s=4.0, hook_timeout_s=1.0),
         rate={"kv": RateLimit(rate_per_s=100, burst=200), "http": RateLimit(rate_per_s=0.5)},
     )
     assert config.plugin == {
@@ -93,6 +95,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
             config={"greeting": "Hi", "retries": 5},
             restart=RestartPolicy(max_crashes=10),
             breaker=BreakerPolicy(open_s=30.0),
+            health=HealthPolicy(interval_s=0.5),
         )
     }
     assert config.config_for("greeter") == {"greeting": "Hi", "retries": 5}
@@ -127,6 +130,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
                 "consecutive_timeouts": 2,
                 "open_s": 1.5,
             },
+            "health": {"interval_s": 2.0, "timeout_s": 4.0, "hook_timeout_s": 1.0},
             "start_method": "spawn",
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
         },
@@ -221,6 +225,14 @@ def test_unknown_keys_are_named_with_the_nearest_valid_one() -> None:
             (
                 "defaults.restart",
                 "restart backoff must satisfy 0 < initial_backoff_s <= max_backoff_s",
+                "change the values so that this holds",
+            ),
+        ),
+        (
+            "[plugin.greeter.health]\ninterval_s = 0",
+            (
+                "plugin.greeter.health",
+                "health interval_s, timeout_s and hook_timeout_s must be positive",
                 "change the values so that this holds",
             ),
         ),
