@@ -160,7 +160,22 @@ class Plugin:
         return self._recorder("hook", "on_deactivate")(func)
 
     def health(self, func: F) -> F:
-        """Report health: return ``True``/``None`` when healthy, ``False`` or raise when not."""
+        """Report health: return ``True``/``None`` when healthy, ``False`` or raise when not.
+
+        The host calls it while the plugin runs (every ``[defaults.health]``
+        ``interval_s``, 5 s by default) and before a hot reload switches to a new
+        version. A dictionary answer is fine too: ``{"ok": False, "reason": "the
+        database is down"}`` gives the reason that ``/healthz`` and ``pluginctl
+        status`` show. An unhealthy plugin is *degraded*: it keeps serving.
+
+        Example:
+            >>> plugin = Plugin()
+            >>> @plugin.health
+            ... async def health(api):
+            ...     return {"ok": True, "queue": 0}
+            >>> "health" in plugin.hooks
+            True
+        """
         return self._recorder("hook", "health")(func)
 
     def dump_state(self, func: F) -> F:
