@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from pluginctl._version import __version__
-from pluginctl.cli import create, dev, doctor, list_plugins, run, run_tests, status, validate
+from pluginctl.cli import (
+    control,
+    create,
+    dev,
+    doctor,
+    list_plugins,
+    run,
+    run_tests,
+    status,
+    validate,
+)
 
 __all__ = ["app"]
 
@@ -65,6 +75,8 @@ app.command("run")(run.run)
 app.command("list")(list_plugins.list_plugins)
 app.command("info")(list_plugins.info)
 app.command("status")(status.status)
+app.command("enable")(control.enable)
+app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

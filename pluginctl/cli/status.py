@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pluginctl.cli.run import ConfigPath
+from pluginctl.cli._hosts import ConfigPath, DataDir, HostToken, HostUrl, hosts
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from pluginctl.runtime.status import HostStatus
+    from pluginctl.runtime.host_client import HostStatus
 
 __all__ = ["status"]
 
@@ -22,16 +21,9 @@ _NOT_HEALTHY = 3  # as systemctl and LSB init scripts: running, but not as it sh
 def status(
     *,
     config: ConfigPath = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="The data directory of the host to ask.")
-    ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="Ask the host at this URL instead (with --token).")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="PLUGINCTL_STATUS_TOKEN", help="The status token of --url's host."),
-    ] = None,
+    data_dir: DataDir = None,
+    url: HostUrl = None,
+    token: HostToken = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show each plugin of a running host: state, health, calls, latency, restarts, memory.
@@ -39,21 +31,17 @@ def status(
     The exit code is 0 when every plugin is active and healthy, 3 when one is not, and
     1 when a host does not answer.
     """
-    from pluginctl.cli._hostconfig import load_host_config
-    from pluginctl.runtime.status import fetch_status
-
-    settings = load_host_config(config, data_dir=data_dir)
-    hosts = fetch_status(settings.data_dir, url=url, token=token)
+    answers = [client.status() for client in hosts(config, data_dir, url, token)]
     if json_output:
         from pluginctl.cli._output import print_json
 
-        print_json([{"url": h.url, "report": h.report, "error": h.error} for h in hosts])
+        print_json([{"url": a.url, "report": a.report, "error": a.error} for a in answers])
     else:
-        for host in hosts:
-            _show(host)
-    if any(host.report is None for host in hosts):
+        for answer in answers:
+            _show(answer)
+    if any(answer.report is None for answer in answers):
         raise typer.Exit(1)
-    if not all(host.healthy for host in hosts):
+    if not all(answer.healthy for answer in answers):
         raise typer.Exit(_NOT_HEALTHY)
 
 
@@ -64,7 +52,7 @@ def _show(host: HostStatus) -> None:
 
     out = console()
     if host.report is None:
-        err_console().print(f"[bold red]error:[/] the host at {escape(host.url)}: {host.error}")
+        err_console().print(f"[bold red]error:[/] {escape(str(host.error))}")
         return
     about = host.report.get("host")
     about = about if isinstance(about, dict) else {}

@@ -655,6 +655,20 @@ class Host:
         await self._start_plugin(runtime)
         return runtime
 
+    async def enable_or_reset(self, name: str) -> None:
+        """Start ``name`` again, or, if it is active, close its circuit breakers.
+
+        This is what an operator's "enable" means: make the plugin take its calls.
+
+        Raises:
+            UserError: the host has no plugin ``name``, or it is starting.
+        """
+        runtime = self._plugins.get(name)
+        if runtime is not None and runtime.state is PluginState.ACTIVE:
+            self.reset_breakers(name)
+        else:
+            await self.enable_plugin(name)
+
     def reset_breakers(self, name: str) -> None:
         """Close the circuit breakers of the plugin ``name``: its calls go through again.
 

@@ -163,7 +163,7 @@ async def run_host(
     token = secrets.token_urlsafe(32)
     try:
         await host.start()
-        gateway = await start_gateway(host, sock, status_token=token)
+        gateway = await start_gateway(host, sock, control_token=token)
         on_ready(RunningHost(host, gateway.url))
         with (
             _stop_on_signals(stop),
@@ -200,15 +200,15 @@ class Gateway:
 
 
 async def start_gateway(
-    host: GatewayHost, sock: socket.socket, *, status_token: str | None = None
+    host: GatewayHost, sock: socket.socket, *, control_token: str | None = None
 ) -> Gateway:
     """Serve ``host``'s gateway with uvicorn on the listening ``sock``; return once it serves.
 
-    ``status_token`` guards ``/status`` (None: no such route).
+    ``control_token`` guards ``/status`` and ``/control`` (None: no such routes).
     """
     from pluginctl.web.gateway import build_app
 
-    app = build_app(host, status_token=status_token)
+    app = build_app(host, control_token=control_token)
     server = _QuietServer(
         uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     )

@@ -13,10 +13,11 @@
 - ``/healthz``: 200 or 503, with the host's health as JSON; ``/healthz/<name>`` the
   same for one plugin (404 for an unknown one).
 - ``/metrics``: the host's metrics in the Prometheus text format.
-- ``/status``: everything ``pluginctl status`` shows, as JSON, for a bearer token
-  (``status_token``; without one the route does not exist).
+- ``/status`` and ``/control/plugins/<name>/{enable,disable}``: for operators, with
+  the ``control_token`` as a bearer token (`pluginctl.web.control`); without a
+  token these routes do not exist.
 
-The last three need a host that is also an `ObservableHost`.
+The last three need a host that is also a `ManagedHost`.
 
 Every error is JSON, ``{"error": ..., "request_id": ...}``, in the gateway's own
 words: nothing from the URL or from a plugin is echoed back. Every response carries
@@ -90,7 +91,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "GatewayHost",
-    "ObservableHost",
+    "ManagedHost",
     "PluginEndpoint",
     "build_app",
 ]
@@ -157,8 +158,8 @@ class GatewayHost(Protocol):
 
 
 @runtime_checkable
-class ObservableHost(GatewayHost, Protocol):
-    """A host that also reports per-plugin health, metrics and status."""
+class ManagedHost(GatewayHost, Protocol):
+    """A host that also reports per-plugin health, metrics and status, and takes actions."""
 
     def plugin_health(self, name: str) -> tuple[bool, dict[str, object]] | None:
         """One plugin's health and the JSON body that says why, or None if there is none."""
@@ -169,19 +170,26 @@ class ObservableHost(GatewayHost, Protocol):
     def status(self) -> dict[str, object]:
         """The host and every plugin's figures, as plain data."""
 
+    async def enable_or_reset(self, name: str) -> None:
+        """Start a stopped plugin again, or close an active one's breakers."""
+
+    async def disable_plugin(self, name: str) -> None:
+        """Stop a plugin and keep it stopped."""
+
 
 def build_app(
     host: GatewayHost,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    status_token: str | None = None,
+    control_token: str | None = None,
 ) -> Starlette:
     """The gateway as an ASGI app, ready for uvicorn.
 
     Args:
         host: Looks plugins up and reports health.
         max_body_bytes: The largest request body passed to a plugin; larger is 413.
-        status_token: The bearer token ``/status`` asks for; None leaves it out.
+        control_token: The bearer token of ``/status`` and ``/control``; None leaves
+            them out.
     """
 
     async def healthz(request: Request) -> Response:
@@ -190,10 +198,13 @@ def build_app(
 
     plugins = _PluginGateway(host, max_body_bytes=max_body_bytes)
     routes = [Route("/healthz", healthz, methods=["GET"])]
-    if isinstance(host, ObservableHost):
+    if isinstance(host, ManagedHost):
+        from pluginctl.web.control import control_routes
         from pluginctl.web.observe import observation_routes
 
-        routes.extend(observation_routes(host, status_token=status_token))
+        routes.extend(observation_routes(host))
+        if control_token is not None:
+            routes.extend(control_routes(host, token=control_token))
     return Starlette(
         routes=[*routes, Route("/plugins/{plugin}{path:path}", plugins)],
         middleware=[Middleware(TracingMiddleware)],

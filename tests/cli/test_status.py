@@ -80,13 +80,31 @@ def test_asking_a_host_by_url(cli: CliRunner, tmp_path: Path) -> None:
     with serving(tmp_path, "--plugin", str(EXAMPLES / "hello")) as (_, url):
         no_token = cli("status", "--url", url)
         assert no_token.exit_code == 1
-        assert f"asking {url} for its status needs its token" in no_token.stderr
+        assert f"talking to the host at {url} needs its token" in no_token.stderr
         wrong = cli("status", "--url", url, "--token", "nope")
         assert wrong.exit_code == 1
-        assert "it refused the token (401)" in wrong.stderr
+        assert f"the host at {url} refused the token (401)" in wrong.stderr
         (record,) = (tmp_path / "data" / "hosts").iterdir()
         assert record.stat().st_mode & 0o777 == 0o600
         token = httpx.Response(200, content=record.read_bytes()).json()["token"]
         right = cli("status", "--url", url, "--token", token, "--json")
         assert right.exit_code == 0
         assert right.json()[0]["report"]["plugins"][0]["name"] == "hello"  # type: ignore[index]
+
+
+def test_disable_and_enable_a_plugin_of_the_running_host(cli: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serving(tmp_path, "--plugin", str(EXAMPLES / "hello")) as (_, url):
+        route = f"{url}/plugins/hello/hello/ada"
+        off = cli("disable", "hello", "--data-dir", data)
+        assert off.exit_code == 0, off.stderr
+        assert f"hello is disabled in the host at {url}: disabled by the operator" in off.stdout
+        assert httpx.get(route).status_code == 503
+        assert cli("status", "--data-dir", data).exit_code == 3
+        on = cli("enable", "hello", "--data-dir", data)
+        assert on.exit_code == 0, on.stderr
+        assert f"hello is active in the host at {url}" in on.stdout
+        assert httpx.get(route).status_code == 200
+        ghost = cli("enable", "ghost", "--data-dir", data)
+        assert ghost.exit_code == 1
+        assert f"the host at {url} answered 404: no such plugin" in ghost.stderr

@@ -1,4 +1,4 @@
-"""/metrics and /status of a real host: what an operator's Prometheus and terminal read."""
+"""/metrics, /status and /control of a real host: what an operator's Prometheus and CLI use."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pluginctl.errors import PermissionDenied, RemoteError
 from pluginctl.manifest import RateLimit
+from pluginctl.runtime.audit import read
 from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 from pluginctl.web.gateway import build_app
@@ -38,7 +39,7 @@ async def observed_host(tmp_path: Path) -> AsyncIterator[tuple[Host, httpx.Async
         restart=RestartPolicy(initial_backoff_s=0.05, jitter=0.0),
         breaker=BreakerPolicy(min_calls=3, window_s=30.0, open_s=30.0),
     ) as (host, _):
-        transport = httpx.ASGITransport(app=build_app(host, status_token=TOKEN))
+        transport = httpx.ASGITransport(app=build_app(host, control_token=TOKEN))
         async with httpx.AsyncClient(transport=transport, base_url="http://host") as client:
             yield host, client
 
@@ -161,3 +162,37 @@ def test_without_a_token_there_is_no_status_route(tmp_path: Path) -> None:
             assert (await client.get("/metrics")).status_code == 200
 
     asyncio.run(scenario())
+
+
+def test_control_enables_disables_and_resets_breakers_with_the_token(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with observed_host(tmp_path) as (host, client):
+            auth = {"authorization": f"Bearer {TOKEN}"}
+            assert (await client.post("/control/plugins/hello/disable")).status_code == 401
+            disabled = await client.post("/control/plugins/hello/disable", headers=auth)
+            assert disabled.status_code == 200
+            assert disabled.json()["state"] == "disabled"
+            assert (await client.get("/plugins/hello/hello/x")).status_code == 503
+            again = await client.post("/control/plugins/hello/enable", headers=auth)
+            assert again.json()["state"] == "active"
+            assert (await client.get("/plugins/hello/hello/x")).status_code == 200
+            chaos = host.endpoint("chaos")
+            assert chaos is not None
+            for _ in range(3):
+                with pytest.raises(RemoteError):
+                    await chaos.call("export", "raise", ["no"], {})
+            assert chaos.describe()["open_methods"] == ["export:raise"]
+            reset = await client.post("/control/plugins/chaos/enable", headers=auth)
+            assert reset.json()["open_methods"] == []
+            missing = await client.post("/control/plugins/ghost/enable", headers=auth)
+            assert missing.status_code == 404
+            wrong = await client.post("/control/plugins/hello/restart", headers=auth)
+            assert wrong.status_code == 404
+            assert (
+                await client.get("/control/plugins/hello/enable", headers=auth)
+            ).status_code == 405
+
+    asyncio.run(scenario())
+    recorded = [e["event"] for e in read(tmp_path / "audit.jsonl") if e.get("plugin") == "hello"]
+    assert "plugin.disabled" in recorded
+    assert "plugin.enabled" in recorded
