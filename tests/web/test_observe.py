@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pluginctl.runtime.host import Host
+    from pluginctl.runtime.plugin_runtime import PluginRuntime
 
 TOKEN = "s3cret-token"  # noqa: S105  # a test token, not a secret
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -59,15 +60,21 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[name, frozenset(labels.items())]
 
 
-async def exercise(host: Host, client: httpx.AsyncClient) -> None:
-    """Calls that succeed, fail, are denied, open a breaker and crash a worker."""
-    for _ in range(3):
-        assert (await client.get("/plugins/hello/hello/ada")).status_code == 200
+async def open_a_method_breaker(host: Host) -> PluginRuntime:
+    """Three failures of chaos's ``raise`` export: its breaker (min_calls 3) opens."""
     chaos = host.endpoint("chaos")
     assert chaos is not None
     for _ in range(3):
         with pytest.raises(RemoteError):
             await chaos.call("export", "raise", ["no"], {})
+    return chaos
+
+
+async def exercise(host: Host, client: httpx.AsyncClient) -> None:
+    """Calls that succeed, fail, are denied, open a breaker and crash a worker."""
+    for _ in range(3):
+        assert (await client.get("/plugins/hello/hello/ada")).status_code == 200
+    await open_a_method_breaker(host)
     nosy = host.endpoint("nosy")
     assert nosy is not None
     assert await nosy.call("export", "try_kv", [], {}) == {
@@ -176,11 +183,7 @@ def test_control_enables_disables_and_resets_breakers_with_the_token(tmp_path: P
             again = await client.post("/control/plugins/hello/enable", headers=auth)
             assert again.json()["state"] == "active"
             assert (await client.get("/plugins/hello/hello/x")).status_code == 200
-            chaos = host.endpoint("chaos")
-            assert chaos is not None
-            for _ in range(3):
-                with pytest.raises(RemoteError):
-                    await chaos.call("export", "raise", ["no"], {})
+            chaos = await open_a_method_breaker(host)
             assert chaos.describe()["open_methods"] == ["export:raise"]
             reset = await client.post("/control/plugins/chaos/enable", headers=auth)
             assert reset.json()["open_methods"] == []
