@@ -14,6 +14,7 @@ import pytest
 
 from pluginctl.errors import RemoteError, WorkerCrashed
 from pluginctl.runtime.audit import read
+from pluginctl.runtime.loop import loop_name
 from pluginctl.runtime.sandbox import probe
 from tests.runtime.host_harness import EXAMPLES, FIXTURES, running_host
 
@@ -47,6 +48,24 @@ def test_a_plugin_reads_and_writes_only_what_is_its_own(tmp_path: Path) -> None:
                 assert denied.value.type_name == "PermissionError", path
             manifest = str(snoop.source.manifest_path)  # its own code: readable
             assert await snoop.call("export", "read", [manifest], {}) > 0  # type: ignore[operator]
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+@needs
+def test_threads_start_where_processes_cannot(tmp_path: Path) -> None:
+    """seccomp refuses fork, vfork and a clone that is not a thread: threads still start."""
+
+    async def scenario() -> None:
+        async with running_host(FIXTURES / "greedy", data_dir=tmp_path) as (host, _):
+            greedy = host.endpoint("greedy")
+            assert greedy is not None
+            assert await greedy.call("export", "threads", [20], {}) == 20  # a def, in a thread
+            pools = await greedy.call("export", "thread_pools", [], {})
+            assert isinstance(pools, dict)
+            assert pools["executor"] is True  # the loop's executor
+            assert pools["resolved"] == "127.0.0.1"  # libuv's thread pool, under uvloop
+            assert pools["loop"].startswith("uvloop" if loop_name() == "uvloop" else "asyncio")
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
 
