@@ -114,6 +114,8 @@ class Channel(asyncio.Protocol):
             so the failures can say how the worker ended.
         enforcer: The worker's `DeadlineEnforcer`: handlers that run past their
             call's deadline are interrupted.
+        on_handler_error: Called with each exception a request handler raised, before
+            it is sent as the error reply (the worker notes what the sandbox refused).
         max_frame_bytes: The largest frame accepted from the peer.
     """
 
@@ -128,6 +130,7 @@ class Channel(asyncio.Protocol):
         map_failure: Callable[[BaseException, Call], BaseException] | None = None,
         before_failing: Callable[[], Awaitable[None]] | None = None,
         enforcer: DeadlineEnforcer | None = None,
+        on_handler_error: Callable[[BaseException], None] | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.name = name
@@ -138,6 +141,7 @@ class Channel(asyncio.Protocol):
         self._map_failure = map_failure
         self._before_failing = before_failing
         self._enforcer = enforcer
+        self._on_handler_error = on_handler_error
         self.serving_id: int | None = None  # the request whose handler is being called
         self.answered = 0  # successful answers received: breakers tell timeouts in a row
         self._decoder = FrameDecoder(max_frame_bytes=max_frame_bytes)
@@ -359,7 +363,7 @@ class Channel(asyncio.Protocol):
         try:
             result = self._handler(request.method, request.args)
         except Exception as exc:  # noqa: BLE001  # the handler's failure is the reply
-            self._answer(call_id, _error_frame(call_id, exc))
+            self._answer(call_id, self._failure(call_id, exc))
             return
         finally:
             self.serving_id = None
@@ -387,7 +391,7 @@ class Channel(asyncio.Protocol):
             self._answer(call_id, Response(call_id, done.value))
             return None
         except (Exception, DeadlineExceeded) as exc:  # noqa: BLE001  # the failure is the reply
-            self._answer(call_id, _error_frame(call_id, exc))
+            self._answer(call_id, self._failure(call_id, exc))
             return None
         finally:
             if enforcer is not None:
@@ -413,7 +417,13 @@ class Channel(asyncio.Protocol):
         if exc is None:
             self._send(Response(call_id, task.result()))
         else:
-            self._send(_error_frame(call_id, exc))
+            self._send(self._failure(call_id, exc))
+
+    def _failure(self, call_id: int, exc: BaseException) -> Error:
+        """The error reply to a request whose handler raised ``exc``."""
+        if self._on_handler_error is not None:
+            self._on_handler_error(exc)
+        return _error_frame(call_id, exc)
 
     def _notify(self, message: Notify) -> None:
         if self._on_notify is None:

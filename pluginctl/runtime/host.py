@@ -129,7 +129,7 @@ class Host:
         self.audit = AuditLog(options.data_dir / "audit.jsonl")
         self._order = list(plugins)
         self._plugins: dict[str, PluginRuntime] = {}
-        self.services = HostServices(self._plugins)
+        self.services = HostServices(self._plugins, audit=self.audit)
         self.events = self.services.events
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

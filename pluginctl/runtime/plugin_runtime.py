@@ -82,6 +82,8 @@ class PluginRuntime:
     restart_at: float | None = None
     restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
     on_timeout: Callable[[], None] | None = field(default=None, repr=False)
+    # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
+    sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
 
     @property
     def name(self) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from pluginctl.plugin import Registration
+    from pluginctl.runtime.refusals import RefusalWatch
 
 __all__ = ["Event", "Worker", "run_standby", "run_worker"]
 
@@ -62,6 +63,7 @@ class Worker:
         self._events: list[Registration] = []
         self.enforcer: DeadlineEnforcer | None = None
         self._is_async: dict[Callable[..., object], bool] = {}
+        self._refusals: RefusalWatch | None = None
 
     def attach(self, channel: Channel) -> None:
         self.channel = channel
@@ -154,6 +156,7 @@ class Worker:
             for name, why in applied.skipped.items():
                 self.api.log.warning(f"limits.{name} is not applied: {why}", limit=name)
         sandboxed = self._sandbox()
+        self._watch_refusals(sandboxed)
         plugin = self._import()
         registrations = msgspec.to_builtins(plugin.registrations())
         registrations["sandbox"] = sandboxed
@@ -193,6 +196,31 @@ class Worker:
                 read=default_read_paths(list(policy.read)), write=list(policy.write), enabled=True
             )
         return apply_sandbox(policy).to_dict()
+
+    def _watch_refusals(self, sandboxed: dict[str, object]) -> None:
+        """Report to the host what the sandbox refuses the plugin, from now on."""
+        from pluginctl.runtime.refusals import RefusalWatch
+
+        layers = sandboxed.get("layers")
+        seccomp = isinstance(layers, dict) and "seccomp" in layers
+        landlock = isinstance(layers, dict) and "landlock" in layers
+        if not seccomp and not landlock:
+            return
+        loop = self._loop
+        watch = RefusalWatch(
+            lambda *report: self._notify_host("sandbox.denied", *report),
+            schedule=lambda delay_s, then: loop.call_soon_threadsafe(
+                loop.call_later, delay_s, then
+            ),
+        )
+        watch.install(processes=seccomp, sockets=seccomp)
+        if landlock:
+            self._refusals = watch
+
+    def handler_failed(self, exc: BaseException) -> None:
+        """A handler raised ``exc`` (the channel's ``on_handler_error``), about to be sent."""
+        if self._refusals is not None:
+            self._refusals.handler_failed(exc)
 
     def _stop(self) -> object:
         hook = self._tables.get("hook", {}).get("on_deactivate")
@@ -305,6 +333,7 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
                 role="worker",
                 handler=worker.handle,
                 enforcer=worker.enforcer,
+                on_handler_error=worker.handler_failed,
                 max_frame_bytes=spec.max_frame_bytes,
             ),
             sock=sock,
