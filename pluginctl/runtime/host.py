@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from pluginctl.manifest import RateLimit
     from pluginctl.runtime.discovery import PluginSource
-    from pluginctl.runtime.processes import WorkerProcess
+    from pluginctl.runtime.processes import Exit, WorkerProcess
 
 __all__ = ["Host", "HostOptions", "Reload"]
 
@@ -578,11 +578,11 @@ class Host:
         except TimeoutError:
             return  # alive, or slow to be reaped: the calls fail without the status
         if runtime.process is process and runtime.exit_reason is None:
-            runtime.exit_reason = explain_exit(ended.code, ended.reason)
+            runtime.exit_reason = _explain(runtime, ended)
 
     async def _worker_ended(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
         ended = await process.exited
-        reason = runtime.exit_reason or explain_exit(ended.code, ended.reason)
+        reason = runtime.exit_reason or _explain(runtime, ended)
         kind = runtime.exit_kind or crash_kind(ended.code)
         runtime.exit_reason, runtime.exit_kind = reason, kind
         if runtime.process is process and runtime.state is PluginState.ACTIVE:
@@ -675,6 +675,12 @@ class Host:
         states = {runtime.name: str(runtime.state) for runtime in self._plugins.values()}
         healthy = all(state == PluginState.ACTIVE for state in states.values())
         return healthy, {"status": "ok" if healthy else "degraded", "plugins": states}
+
+
+def _explain(runtime: PluginRuntime, ended: Exit) -> str:
+    return explain_exit(
+        ended.code, ended.reason, memory_mb=runtime.source.manifest.limits.memory_mb
+    )
 
 
 def _failure_text(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 from typing import TYPE_CHECKING, cast
 
 import msgspec
@@ -26,6 +27,7 @@ from pluginctl.plugin import Plugin
 from pluginctl.runtime.api import HostApi, SyncHostApi
 from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.deadlines import DeadlineEnforcer
+from pluginctl.runtime.limits import OUT_OF_MEMORY_EXIT
 from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
 
 if TYPE_CHECKING:
@@ -218,7 +220,13 @@ class Worker:
             self._refusals = watch
 
     def handler_failed(self, exc: BaseException) -> None:
-        """A handler raised ``exc`` (the channel's ``on_handler_error``), about to be sent."""
+        """A handler raised ``exc`` (the channel's ``on_handler_error``), about to be sent.
+
+        Out of memory, the handler's variables are let go before the traceback is
+        formatted: what it allocated is what the reply needs.
+        """
+        if isinstance(exc, MemoryError):
+            traceback.clear_frames(exc.__traceback__)
         if self._refusals is not None:
             self._refusals.handler_failed(exc)
 
@@ -324,6 +332,7 @@ async def _then(awaitable: object, transform: Callable[[object], object]) -> obj
 async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
     """Serve the host on ``sock`` until the host closes it."""
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_on_loop_error)
     worker = Worker(spec, loop)
     worker.enforcer = DeadlineEnforcer()
     try:
@@ -339,9 +348,18 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
             sock=sock,
         )
         worker.attach(channel)
-        await channel.closed()
+        reason = await channel.closed()
     finally:
         worker.enforcer.close()
+    if isinstance(reason, MemoryError):  # reading or answering a call: the stream is unusable
+        raise reason
+
+
+def _on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Out of memory in the loop's own work (a reply half encoded, say): end the worker now."""
+    if isinstance(context.get("exception"), MemoryError):
+        os._exit(OUT_OF_MEMORY_EXIT)
+    loop.default_exception_handler(context)
 
 
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
@@ -382,14 +400,19 @@ def _run_main(main: Coroutine[object, object, None]) -> None:
     for stream in (sys.stdout, sys.stderr):  # a plugin's prints reach the host line by line
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # flush output, then end
+    code = 0
     try:
         from pluginctl.runtime.loop import run
 
         run(main)
+    except MemoryError:
+        code = OUT_OF_MEMORY_EXIT
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _main(argv: list[str]) -> None:

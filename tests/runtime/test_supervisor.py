@@ -15,8 +15,9 @@ import pytest
 
 from pluginctl.errors import CallTimeout, UserError, WorkerCrashed
 from pluginctl.runtime.audit import read
+from pluginctl.runtime.limits import OUT_OF_MEMORY_EXIT
 from pluginctl.runtime.plugin_runtime import PluginState
-from pluginctl.runtime.supervisor import CrashHistory, RestartPolicy, explain_exit
+from pluginctl.runtime.supervisor import CrashHistory, RestartPolicy, crash_kind, explain_exit
 from tests.runtime.host_harness import EXAMPLES, FIXTURES, running_host, wait_for
 
 if TYPE_CHECKING:
@@ -236,8 +237,19 @@ def test_old_crashes_leave_the_window() -> None:
 def test_exits_are_explained() -> None:
     assert explain_exit(-24, "killed by SIGXCPU").endswith("CPU time limit (limits.cpu_seconds)")
     assert explain_exit(-31, "killed by SIGSYS").endswith("the sandbox forbids (seccomp)")
-    assert explain_exit(-9, "killed by SIGKILL") == "killed by SIGKILL"
     assert explain_exit(0, "exited with code 0") == "exited with code 0"
+    out_of_memory = explain_exit(OUT_OF_MEMORY_EXIT, "exited with code 86")
+    assert out_of_memory == "exited with code 86: it ran out of memory (no limits.memory_mb)"
+    assert crash_kind(OUT_OF_MEMORY_EXIT) == "memory"
+
+
+def test_a_sigkill_the_host_did_not_send_may_be_the_oom_killer() -> None:
+    unsent = explain_exit(-9, "killed by SIGKILL")
+    assert unsent.startswith("killed by SIGKILL, not sent by the host")
+    assert "the kernel's out-of-memory killer" in unsent
+    assert crash_kind(-9) == "killed"
+    # the host's own ends come with their own words, never this guess
+    assert explain_exit(-9, "killed: the zygote ended") == "killed: the zygote ended"
 
 
 @pytest.mark.parametrize(
