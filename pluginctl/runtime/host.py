@@ -28,6 +28,7 @@ from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
+from pluginctl.runtime.output import OutputBudget
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
     PluginState,
@@ -81,6 +82,10 @@ class HostOptions:
         breaker_by_plugin: Plugins with a breaker policy of their own.
         sandbox: Confine every worker (Landlock, seccomp, no_new_privs) before import.
         max_frame_bytes: The largest RPC frame accepted from a worker.
+        output_lines_per_s: The lines of output (prints and ``api.log``) each plugin
+            may put in the host's log a second; the rest are dropped and counted.
+        output_burst_lines: The lines a plugin may put there at once after a quiet spell.
+        output_line_bytes: A longer line of output is cut to this many bytes.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
         settings_source: The file those settings came from, for error messages.
@@ -97,6 +102,9 @@ class HostOptions:
     breaker_by_plugin: Mapping[str, BreakerPolicy] = field(default_factory=dict)
     sandbox: bool = True
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    output_lines_per_s: float = 200.0
+    output_burst_lines: int = 2000
+    output_line_bytes: int = 4096
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     settings_source: str = "pluginctl.toml"
@@ -366,6 +374,14 @@ class Host:
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
         runtime.on_timeout = lambda: self.supervisor.check_stuck(runtime)
+        runtime.output = OutputBudget(
+            source.name,
+            logging.getLogger(f"pluginctl.plugin.{source.name}"),
+            lines_per_s=self.options.output_lines_per_s,
+            burst_lines=self.options.output_burst_lines,
+            max_line_bytes=self.options.output_line_bytes,
+            audit=self.audit,
+        )
         runtime.breaker = CircuitBreaker(
             self.options.breaker_by_plugin.get(source.name, self.options.breaker)
         )
@@ -456,7 +472,8 @@ class Host:
             max_frame_bytes=self.options.max_frame_bytes,
         )
         process = await (self._zygote.fork(spec) if self._zygote else spawn_worker(spec))
-        forward_output(process, self._loop, logging.getLogger(f"pluginctl.plugin.{runtime.name}"))
+        assert runtime.output is not None
+        forward_output(process, self._loop, runtime.output)
         try:
             _, channel = await self._loop.create_unix_connection(
                 lambda: Channel(

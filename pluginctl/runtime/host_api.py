@@ -2,10 +2,11 @@
 
 `HostServices` builds, for each plugin's channel, the handler of the requests its
 worker sends (``kv.*``, ``events.*``, ``plugins.call``) and of its notifications
-(``log``; ``sandbox.denied``, counted and audited by `RefusalLog`). Every request
-passes the plugin's `Policy` (permission, then rate limit) before a service runs it;
-a refusal raises inside the plugin, typed. It also owns the `EventBus` that carries
-events between plugins, delivering each to its subscribers' workers.
+(``log``, within the plugin's output budget; ``sandbox.denied``, counted and audited by
+`RefusalLog`). Every request passes the plugin's `Policy` (permission, then rate limit)
+before a service runs it; a refusal raises inside the plugin, typed. It also owns the
+`EventBus` that carries events between plugins, delivering each to its subscribers'
+workers.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class HostServices:
                 if counted is not None:
                     runtime.sandbox_denied[counted[0]] += counted[1]
             elif method == "log" and len(args) == 3:
+                if runtime.output is not None and not runtime.output.admit():
+                    return
                 level, message, fields = args
                 number = logging.getLevelName(str(level).upper())
                 log.log(

@@ -16,16 +16,17 @@ import msgspec
 from pluginctl.errors import CallTimeout, CircuitOpen, WorkerCrashed
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.channel import ChannelClosed
+from pluginctl.runtime.output import LineSplitter
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from pluginctl.plugin import Registrations
     from pluginctl.runtime.channel import Call, Channel
     from pluginctl.runtime.discovery import PluginSource
+    from pluginctl.runtime.output import OutputBudget
     from pluginctl.runtime.policy import Policy
     from pluginctl.runtime.processes import WorkerProcess
     from pluginctl.runtime.protocol import HttpRequest
@@ -84,6 +85,7 @@ class PluginRuntime:
     on_timeout: Callable[[], None] | None = field(default=None, repr=False)
     # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
     sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
+    output: OutputBudget | None = field(default=None, repr=False)  # its log lines' budget
 
     @property
     def name(self) -> str:
@@ -225,29 +227,26 @@ class PluginRuntime:
 
 
 def forward_output(
-    process: WorkerProcess, loop: asyncio.AbstractEventLoop, log: logging.Logger
+    process: WorkerProcess, loop: asyncio.AbstractEventLoop, budget: OutputBudget
 ) -> None:
-    """Log a worker's stdout and stderr, line by line, tagged with the plugin."""
+    """Log a worker's stdout and stderr, line by line, tagged with the plugin, in ``budget``."""
     for stream in ("stdout", "stderr"):
         fd: int = getattr(process, stream)
         os.set_blocking(fd, False)
-        pending = bytearray()
+        lines = LineSplitter(max_line_bytes=budget.max_line_bytes)
 
-        def on_readable(fd: int = fd, stream: str = stream, pending: bytearray = pending) -> None:
+        def on_readable(fd: int = fd, stream: str = stream, lines: LineSplitter = lines) -> None:
             try:
                 chunk = os.read(fd, 65536)
             except BlockingIOError:
                 return
             if not chunk:
                 _close_stream(process, stream, loop)
-                if pending:
-                    log.info("%s: %s", stream, pending.decode(errors="replace"))
+                rest = lines.rest()
+                if rest:
+                    budget.write(stream, [rest])
                 return
-            pending.extend(chunk)
-            *lines, rest = pending.split(b"\n")
-            pending[:] = rest
-            for line in lines:
-                log.info("%s: %s", stream, line.decode(errors="replace"))
+            budget.write(stream, lines.feed(chunk))
 
         loop.add_reader(fd, on_readable)
 
