@@ -374,6 +374,7 @@ class Host:
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
         runtime.on_timeout = lambda: self.supervisor.check_stuck(runtime)
+        runtime.on_breaker_open = lambda key, error: self._breaker_opened(runtime, key, error)
         runtime.output = OutputBudget(
             source.name,
             logging.getLogger(f"pluginctl.plugin.{source.name}"),
@@ -609,6 +610,25 @@ class Host:
             )
             self._fail(runtime, f"the worker {reason}")
             self.supervisor.crashed(runtime)
+
+    def _breaker_opened(
+        self, runtime: PluginRuntime, key: str | None, error: BaseException
+    ) -> None:
+        policy = runtime.breaker.policy
+        self.audit.record(
+            "breaker.opened",
+            plugin=runtime.name,
+            breaker=key or "plugin",
+            reason=str(error),
+            open_s=policy.open_s,
+        )
+        logger.warning(
+            "plugin %s: calls to %s paused for %g s after: %s",
+            runtime.name,
+            key or "the plugin",
+            policy.open_s,
+            error,
+        )
 
     # -- supervision ------------------------------------------------------------------
 

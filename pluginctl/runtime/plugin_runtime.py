@@ -86,6 +86,10 @@ class PluginRuntime:
     # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
     sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
     output: OutputBudget | None = field(default=None, repr=False)  # its log lines' budget
+    # told when a breaker opens: the method's key (None: the plugin's) and the failure
+    on_breaker_open: Callable[[str | None, BaseException], None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def name(self) -> str:
@@ -184,18 +188,27 @@ class PluginRuntime:
         self.errors += 1
         key = None if call is None else call.key
         if key is not None:
-            now, timeout = time.monotonic(), isinstance(error, CallTimeout)
-            answered = self.channel.answered if self.channel is not None else 0
+            timeout = isinstance(error, CallTimeout)
             if timeout or isinstance(error, ChannelClosed):  # the worker is in trouble
-                self.breaker.failed(now, timeout=timeout, answered=answered)
+                self._breaker_failed(self.breaker, None, error)
             breaker = self.method_breakers.get(key)  # any failure: this method is
             if breaker is not None:
-                breaker.failed(now, timeout=timeout, answered=answered)
+                self._breaker_failed(breaker, key, error)
         if isinstance(error, CallTimeout) and self.on_timeout is not None:
             self.on_timeout()  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
             return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
         return error
+
+    def _breaker_failed(
+        self, breaker: CircuitBreaker, key: str | None, error: BaseException
+    ) -> None:
+        opened = breaker.opened
+        answered = self.channel.answered if self.channel is not None else 0
+        timeout = isinstance(error, CallTimeout)
+        breaker.failed(time.monotonic(), timeout=timeout, answered=answered)
+        if breaker.opened != opened and self.on_breaker_open is not None:
+            self.on_breaker_open(key, error)
 
     def describe(self) -> dict[str, object]:
         """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""
