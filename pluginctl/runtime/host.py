@@ -171,6 +171,8 @@ class Host:
         await self.events.aclose()
         for runtime in self._plugins.values():
             runtime.kv.close()
+            if runtime.output is not None:
+                runtime.output.close()  # its last summary, before the audit log closes
         self.audit.close()
 
     async def add_plugin(

@@ -86,6 +86,7 @@ class OutputBudget:
         self._tokens = float(burst_lines)
         self._last: float | None = None
         self._unreported = 0  # dropped since the last summary
+        self._summary: object = None  # the scheduled summary, while one is
         self.lines = 0  #: every line seen, let through or not
         self.dropped = 0  #: lines dropped over the budget
         self.cut = 0  #: lines cut at max_line_bytes
@@ -130,10 +131,18 @@ class OutputBudget:
         self.dropped += count
         if not self._unreported:  # the first drop of an interval: summarise at its end
             schedule = self._schedule or asyncio.get_running_loop().call_later
-            schedule(self.interval_s, self._summarise)
+            self._summary = schedule(self.interval_s, self._summarise)
         self._unreported += count
 
+    def close(self) -> None:
+        """Summarise what was dropped since the last summary now (the host is stopping)."""
+        summary, self._summary = self._summary, None
+        if isinstance(summary, asyncio.TimerHandle):
+            summary.cancel()
+        self._summarise()
+
     def _summarise(self) -> None:
+        self._summary = None
         count, self._unreported = self._unreported, 0
         if not count:
             return

@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
@@ -111,7 +112,9 @@ class RefusalWatch:
 
         def hook(event: str, args: tuple[object, ...]) -> None:
             if event in events:  # every audit event of the process passes here: keep it short
-                audit(event, args)
+                # a report that cannot be made must not change what the plugin sees
+                with contextlib.suppress(Exception):
+                    audit(event, args)
 
         sys.addaudithook(hook)
 

@@ -116,3 +116,13 @@ def test_undecodable_bytes_are_replaced(caplog: pytest.LogCaptureFixture) -> Non
 def test_a_budget_needs_positive_limits() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         budget(Clock(), lines_per_s=0)
+
+
+def test_closing_summarises_at_once_what_was_dropped(tmp_path: Path) -> None:
+    clock = Clock()
+    with AuditLog(tmp_path / "audit.jsonl") as audit:
+        output = budget(clock, audit, burst_lines=1)
+        output.write("stdout", [b"kept", b"dropped"])
+        output.close()  # the host stops before the interval ends
+        clock.run_due()  # the summary that was due finds nothing left to say
+    assert [r["lines"] for r in read(tmp_path / "audit.jsonl")] == [1]
