@@ -19,6 +19,7 @@ _FIXES = {
     "seccomp": "install the system's libseccomp (Debian: apt-get install libseccomp2)",
     "no_new_privs": "use Linux",
 }
+_PROGRAMS = "none: no processes, no programs (fork and exec refused; threads work)"
 
 
 def doctor(
@@ -97,7 +98,7 @@ def _plugin_view(entry: Entry, data_dir: Path, layers: dict[str, str]) -> dict[s
             else "not confined: Landlock is missing"
         ),
         "network": network if "landlock" in layers or "seccomp" in layers else "not confined",
-        "programs": "none (execve refused)" if "seccomp" in layers else "not confined",
+        "programs": _PROGRAMS if "seccomp" in layers else "not confined",
         "limits": limits,
     }
 

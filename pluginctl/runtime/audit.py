@@ -1,7 +1,8 @@
 """The audit log: what plugins were allowed, denied and did, one JSON object a line.
 
 The host appends a record for every lifecycle change and every security decision worth
-keeping (a denied permission, a sensitive grant, a rate limit hit). The file is opened
+keeping (a denied permission, a sensitive grant, a rate limit hit, what the sandbox
+refused, a breaker that opened, output dropped over its budget). The file is opened
 with ``O_APPEND`` and each record is written with a single ``write``, so records from
 many threads, or from several processes sharing the file, never interleave within a
 line. Nothing is buffered in the process: a record is in the kernel when `record`
@@ -62,6 +63,9 @@ EVENTS: frozenset[str] = frozenset(
         "permission.granted",
         "rate.limited",
         "config.invalid",
+        "sandbox.denied",
+        "breaker.opened",
+        "output.dropped",
     }
 )
 

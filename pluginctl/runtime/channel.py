@@ -120,6 +120,8 @@ class Channel(asyncio.Protocol):
             host's latency figures; failures reach ``map_failure``).
         enforcer: The worker's `DeadlineEnforcer`: handlers that run past their
             call's deadline are interrupted.
+        on_handler_error: Called with each exception a request handler raised, before
+            it is sent as the error reply (the worker notes what the sandbox refused).
         max_frame_bytes: The largest frame accepted from the peer.
     """
 
@@ -135,6 +137,7 @@ class Channel(asyncio.Protocol):
         before_failing: Callable[[], Awaitable[None]] | None = None,
         on_answered: Callable[[Call], None] | None = None,
         enforcer: DeadlineEnforcer | None = None,
+        on_handler_error: Callable[[BaseException], None] | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.name = name
@@ -146,6 +149,7 @@ class Channel(asyncio.Protocol):
         self._before_failing = before_failing
         self._on_answered = on_answered
         self._enforcer = enforcer
+        self._on_handler_error = on_handler_error
         self.serving_id: int | None = None  # the request whose handler is being called
         self.answered = 0  # successful answers received: breakers tell timeouts in a row
         self.last_heard = _monotonic()  # when the peer last sent anything: liveness
@@ -371,7 +375,7 @@ class Channel(asyncio.Protocol):
         try:
             result = self._handler(request.method, request.args)
         except Exception as exc:  # noqa: BLE001  # the handler's failure is the reply
-            self._answer(call_id, _error_frame(call_id, exc))
+            self._answer(call_id, self._failure(call_id, exc))
             return
         finally:
             self.serving_id = None
@@ -399,7 +403,7 @@ class Channel(asyncio.Protocol):
             self._answer(call_id, Response(call_id, done.value))
             return None
         except (Exception, DeadlineExceeded) as exc:  # noqa: BLE001  # the failure is the reply
-            self._answer(call_id, _error_frame(call_id, exc))
+            self._answer(call_id, self._failure(call_id, exc))
             return None
         finally:
             if enforcer is not None:
@@ -425,7 +429,13 @@ class Channel(asyncio.Protocol):
         if exc is None:
             self._send(Response(call_id, task.result()))
         else:
-            self._send(_error_frame(call_id, exc))
+            self._send(self._failure(call_id, exc))
+
+    def _failure(self, call_id: int, exc: BaseException) -> Error:
+        """The error reply to a request whose handler raised ``exc``."""
+        if self._on_handler_error is not None:
+            self._on_handler_error(exc)
+        return _error_frame(call_id, exc)
 
     def _notify(self, message: Notify) -> None:
         if self._on_notify is None:

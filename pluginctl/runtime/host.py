@@ -29,6 +29,7 @@ from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.health import HealthMonitor, HealthPolicy
 from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
+from pluginctl.runtime.output import OutputBudget
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
     PluginState,
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
     from pluginctl.manifest import RateLimit
     from pluginctl.runtime.discovery import PluginSource
-    from pluginctl.runtime.processes import WorkerProcess
+    from pluginctl.runtime.processes import Exit, WorkerProcess
 
 __all__ = ["Host", "HostOptions", "Reload"]
 
@@ -86,6 +87,10 @@ class HostOptions:
         health_by_plugin: Plugins with a health policy of their own.
         sandbox: Confine every worker (Landlock, seccomp, no_new_privs) before import.
         max_frame_bytes: The largest RPC frame accepted from a worker.
+        output_lines_per_s: The lines of output (prints and ``api.log``) each plugin
+            may put in the host's log a second; the rest are dropped and counted.
+        output_burst_lines: The lines a plugin may put there at once after a quiet spell.
+        output_line_bytes: A longer line of output is cut to this many bytes.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
         settings_source: The file those settings came from, for error messages.
@@ -104,6 +109,9 @@ class HostOptions:
     health_by_plugin: Mapping[str, HealthPolicy] = field(default_factory=dict)
     sandbox: bool = True
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    output_lines_per_s: float = 200.0
+    output_burst_lines: int = 2000
+    output_line_bytes: int = 4096
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     settings_source: str = "pluginctl.toml"
@@ -136,7 +144,7 @@ class Host:
         self.audit = AuditLog(options.data_dir / "audit.jsonl")
         self._order = list(plugins)
         self._plugins: dict[str, PluginRuntime] = {}
-        self.services = HostServices(self._plugins)
+        self.services = HostServices(self._plugins, audit=self.audit)
         self.events = self.services.events
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -179,6 +187,8 @@ class Host:
         await self.events.aclose()
         for runtime in self._plugins.values():
             runtime.kv.close()
+            if runtime.output is not None:
+                runtime.output.close()  # its last summary, before the audit log closes
         self.audit.close()
 
     async def add_plugin(
@@ -383,6 +393,15 @@ class Host:
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
         runtime.on_timeout = lambda: self.supervisor.check_stuck(runtime)
+        runtime.on_breaker_open = lambda key, error: self._breaker_opened(runtime, key, error)
+        runtime.output = OutputBudget(
+            source.name,
+            logging.getLogger(f"pluginctl.plugin.{source.name}"),
+            lines_per_s=self.options.output_lines_per_s,
+            burst_lines=self.options.output_burst_lines,
+            max_line_bytes=self.options.output_line_bytes,
+            audit=self.audit,
+        )
         runtime.breaker = CircuitBreaker(
             self.options.breaker_by_plugin.get(source.name, self.options.breaker)
         )
@@ -476,7 +495,8 @@ class Host:
             max_frame_bytes=self.options.max_frame_bytes,
         )
         process = await (self._zygote.fork(spec) if self._zygote else spawn_worker(spec))
-        forward_output(process, self._loop, logging.getLogger(f"pluginctl.plugin.{runtime.name}"))
+        assert runtime.output is not None
+        forward_output(process, self._loop, runtime.output)
         try:
             _, channel = await self._loop.create_unix_connection(
                 lambda: Channel(
@@ -600,11 +620,11 @@ class Host:
         except TimeoutError:
             return  # alive, or slow to be reaped: the calls fail without the status
         if runtime.process is process and runtime.exit_reason is None:
-            runtime.exit_reason = explain_exit(ended.code, ended.reason)
+            runtime.exit_reason = _explain(runtime, ended)
 
     async def _worker_ended(self, runtime: PluginRuntime, process: WorkerProcess) -> None:
         ended = await process.exited
-        reason = runtime.exit_reason or explain_exit(ended.code, ended.reason)
+        reason = runtime.exit_reason or _explain(runtime, ended)
         kind = runtime.exit_kind or crash_kind(ended.code)
         runtime.exit_reason, runtime.exit_kind = reason, kind
         if runtime.process is process and runtime.state is PluginState.ACTIVE:
@@ -614,6 +634,25 @@ class Host:
             )
             self._fail(runtime, f"the worker {reason}")
             self.supervisor.crashed(runtime)
+
+    def _breaker_opened(
+        self, runtime: PluginRuntime, key: str | None, error: BaseException
+    ) -> None:
+        policy = runtime.breaker.policy
+        self.audit.record(
+            "breaker.opened",
+            plugin=runtime.name,
+            breaker=key or "plugin",
+            reason=str(error),
+            open_s=policy.open_s,
+        )
+        logger.warning(
+            "plugin %s: calls to %s paused for %g s after: %s",
+            runtime.name,
+            key or "the plugin",
+            policy.open_s,
+            error,
+        )
 
     # -- supervision ------------------------------------------------------------------
 
@@ -759,6 +798,12 @@ class Host:
 
             self._registry = registry_for(self)
         return self._registry
+
+
+def _explain(runtime: PluginRuntime, ended: Exit) -> str:
+    return explain_exit(
+        ended.code, ended.reason, memory_mb=runtime.source.manifest.limits.memory_mb
+    )
 
 
 def _failure_text(exc: BaseException) -> str:

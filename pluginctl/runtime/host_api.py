@@ -2,7 +2,8 @@
 
 `HostServices` builds, for each plugin's channel, the handler of the requests its
 worker sends (``kv.*``, ``events.*``, ``plugins.call``) and of its notifications
-(``log``). Every request passes the plugin's `Policy` (permission, then rate limit)
+(``log``, within the plugin's output budget; ``sandbox.denied``, counted and audited by
+`RefusalLog`). Every request passes the plugin's `Policy` (permission, then rate limit)
 before a service runs it; a refusal raises inside the plugin, typed. It also owns the
 `EventBus` that carries events between plugins, delivering each to its subscribers'
 workers.
@@ -15,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from pluginctl.errors import UserError, WorkerCrashed
 from pluginctl.runtime.plugin_runtime import PluginState
+from pluginctl.runtime.refusals import RefusalLog
 from pluginctl.services.events import EventBus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from pluginctl.runtime.audit import AuditLog
     from pluginctl.runtime.plugin_runtime import PluginRuntime
     from pluginctl.runtime.policy import Policy
     from pluginctl.services.kv import KeyValueStore
@@ -35,11 +38,13 @@ class HostServices:
     Args:
         plugins: The host's plugins by name (read, never changed here): the targets
             of ``plugins.call`` and the subscribers of events.
+        audit: Where what the sandbox refused plugins is recorded.
     """
 
-    def __init__(self, plugins: Mapping[str, PluginRuntime]) -> None:
+    def __init__(self, plugins: Mapping[str, PluginRuntime], *, audit: AuditLog) -> None:
         self._plugins = plugins
         self.events = EventBus(self._deliver_event, on_error=self._event_failed)
+        self.refusals = RefusalLog(audit)
 
     def request_handler(
         self, runtime: PluginRuntime, policy: Policy
@@ -66,11 +71,18 @@ class HostServices:
         return handle
 
     def notify_handler(self, runtime: PluginRuntime) -> Callable[[str, list[object]], None]:
-        """The handler of ``runtime``'s notifications: its structured log lines."""
+        """The handler of ``runtime``'s notifications: its log lines, the sandbox's refusals."""
         log = logging.getLogger(f"pluginctl.plugin.{runtime.name}")
+        refusals = self.refusals
 
         def handle(method: str, args: list[object]) -> None:
-            if method == "log" and len(args) == 3:
+            if method == "sandbox.denied":
+                counted = refusals.record(runtime.name, args)
+                if counted is not None:
+                    runtime.sandbox_denied[counted[0]] += counted[1]
+            elif method == "log" and len(args) == 3:
+                if runtime.output is not None and not runtime.output.admit():
+                    return
                 level, message, fields = args
                 number = logging.getLevelName(str(level).upper())
                 log.log(

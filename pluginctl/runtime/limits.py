@@ -7,6 +7,11 @@ worker, and the host says why), open files, the size of files it writes (a write
 it fails with ``EFBIG`` instead of killing the worker), core dumps (none), and the
 number of processes where the kernel enforces it (not for root).
 
+A worker that runs out of memory outside a handler — while encoding a reply, or in
+its event loop — cannot go on (a frame may be half written), so it exits with
+`OUT_OF_MEMORY_EXIT`, and the host says it ran out of memory. A handler's
+`MemoryError` is only that call's error.
+
 So that threads still work under an address-space cap, glibc is told to keep two
 malloc arenas (each thread otherwise reserves 64 MiB of address space for its own),
 and new threads get 512 KiB stacks instead of 8 MiB.
@@ -25,7 +30,10 @@ from dataclasses import dataclass
 
 import msgspec
 
-__all__ = ["AppliedLimits", "WorkerLimits", "apply_limits"]
+__all__ = ["OUT_OF_MEMORY_EXIT", "AppliedLimits", "WorkerLimits", "apply_limits"]
+
+#: The exit code of a worker that ran out of memory outside a handler.
+OUT_OF_MEMORY_EXIT = 86
 
 _MIB = 1024 * 1024
 _THREAD_STACK = 512 * 1024

@@ -18,16 +18,17 @@ from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.call_stats import CallMetrics
 from pluginctl.runtime.channel import ChannelClosed
 from pluginctl.runtime.health import Health
+from pluginctl.runtime.output import LineSplitter
 from pluginctl.runtime.protocol import HttpResponse
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from pluginctl.plugin import Registrations
     from pluginctl.runtime.channel import Call, Channel
     from pluginctl.runtime.discovery import PluginSource
+    from pluginctl.runtime.output import OutputBudget
     from pluginctl.runtime.policy import Policy
     from pluginctl.runtime.processes import WorkerProcess
     from pluginctl.runtime.protocol import HttpRequest
@@ -88,6 +89,13 @@ class PluginRuntime:
     on_timeout: Callable[[], None] | None = field(default=None, repr=False)
     calls: CallMetrics = field(default_factory=CallMetrics, repr=False)
     health: Health = field(default_factory=Health, repr=False)
+    # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
+    sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
+    output: OutputBudget | None = field(default=None, repr=False)  # its log lines' budget
+    # told when a breaker opens: the method's key (None: the plugin's) and the failure
+    on_breaker_open: Callable[[str | None, BaseException], None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def name(self) -> str:
@@ -209,13 +217,12 @@ class PluginRuntime:
         if key is not None:
             assert call is not None
             self.calls.observe(key, _perf_counter() - call.started, _outcome(error))
-            now, timeout = time.monotonic(), isinstance(error, CallTimeout)
-            answered = self.channel.answered if self.channel is not None else 0
+            timeout = isinstance(error, CallTimeout)
             if timeout or isinstance(error, ChannelClosed):  # the worker is in trouble
-                self.breaker.failed(now, timeout=timeout, answered=answered)
+                self._breaker_failed(self.breaker, None, error)
             breaker = self.method_breakers.get(key)  # any failure: this method is
             if breaker is not None:
-                breaker.failed(now, timeout=timeout, answered=answered)
+                self._breaker_failed(breaker, key, error)
         if isinstance(error, CallTimeout) and self.on_timeout is not None:
             self.on_timeout()  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
@@ -226,6 +233,16 @@ class PluginRuntime:
         """Count a call that succeeded (the channel's ``on_answered``)."""
         assert call.key is not None
         self.calls.observe(call.key, _perf_counter() - call.started, "ok")
+
+    def _breaker_failed(
+        self, breaker: CircuitBreaker, key: str | None, error: BaseException
+    ) -> None:
+        opened = breaker.opened
+        answered = self.channel.answered if self.channel is not None else 0
+        timeout = isinstance(error, CallTimeout)
+        breaker.failed(time.monotonic(), timeout=timeout, answered=answered)
+        if breaker.opened != opened and self.on_breaker_open is not None:
+            self.on_breaker_open(key, error)
 
     def describe(self) -> dict[str, object]:
         """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""
@@ -267,29 +284,26 @@ def _outcome(error: BaseException) -> str:
 
 
 def forward_output(
-    process: WorkerProcess, loop: asyncio.AbstractEventLoop, log: logging.Logger
+    process: WorkerProcess, loop: asyncio.AbstractEventLoop, budget: OutputBudget
 ) -> None:
-    """Log a worker's stdout and stderr, line by line, tagged with the plugin."""
+    """Log a worker's stdout and stderr, line by line, tagged with the plugin, in ``budget``."""
     for stream in ("stdout", "stderr"):
         fd: int = getattr(process, stream)
         os.set_blocking(fd, False)
-        pending = bytearray()
+        lines = LineSplitter(max_line_bytes=budget.max_line_bytes)
 
-        def on_readable(fd: int = fd, stream: str = stream, pending: bytearray = pending) -> None:
+        def on_readable(fd: int = fd, stream: str = stream, lines: LineSplitter = lines) -> None:
             try:
                 chunk = os.read(fd, 65536)
             except BlockingIOError:
                 return
             if not chunk:
                 _close_stream(process, stream, loop)
-                if pending:
-                    log.info("%s: %s", stream, pending.decode(errors="replace"))
+                rest = lines.rest()
+                if rest:
+                    budget.write(stream, [rest])
                 return
-            pending.extend(chunk)
-            *lines, rest = pending.split(b"\n")
-            pending[:] = rest
-            for line in lines:
-                log.info("%s: %s", stream, line.decode(errors="replace"))
+            budget.write(stream, lines.feed(chunk))
 
         loop.add_reader(fd, on_readable)
 

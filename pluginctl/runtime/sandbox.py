@@ -9,10 +9,13 @@ Layers, each probed on this kernel and reported, never skipped silently:
   ``/dev/null`` and ``/dev/urandom`` — and, from Landlock ABI 4, no TCP at all (the
   host makes outbound HTTP requests for it); from ABI 6, no signals to processes
   outside the sandbox and no abstract Unix sockets.
-- seccomp (through libseccomp): creating internet sockets and executing programs
-  fail with ``EPERM`` (a ``PermissionError`` in the plugin); tracing other
-  processes, reading their memory, loading BPF or kernel modules, mounting and the
-  kernel keyring end the worker (``SIGSYS``), and the host says why.
+- seccomp (through libseccomp): creating internet sockets, starting processes
+  (``fork``, ``vfork``, a ``clone`` that is not a thread) and executing programs fail
+  with ``EPERM`` (a ``PermissionError`` in the plugin), so a fork bomb goes nowhere
+  while threads still start (``clone3`` answers ``ENOSYS``, and the C library falls
+  back to ``clone``, which seccomp can check); tracing other processes, reading
+  their memory, loading BPF or kernel modules, mounting and the kernel keyring end
+  the worker (``SIGSYS``), and the host says why.
 
 `probe` tells what this machine supports (``pluginctl doctor`` prints it);
 `apply_sandbox` applies what it can and returns a `SandboxReport`.
@@ -244,7 +247,8 @@ def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
 
 # -- seccomp ---------------------------------------------------------------------------
 
-_REFUSED = ("execve", "execveat")  # EPERM: a PermissionError the plugin can handle
+_REFUSED = ("execve", "execveat", "fork", "vfork")  # EPERM: a PermissionError in the plugin
+_CLONE_THREAD = 0x00010000  # linux/sched.h: a clone without it makes a process, not a thread
 _FATAL = (
     "ptrace",
     "process_vm_readv",
@@ -305,6 +309,12 @@ def prepare_seccomp() -> bytes | str:
             rules.add_rule(eperm, "socket", arg)
         for name in _REFUSED:
             rules.add_rule(eperm, name)
+        # clone makes threads (CLONE_THREAD set) and processes (unset): only threads go.
+        # clone3 passes its flags in memory, where seccomp cannot look: ENOSYS makes
+        # glibc fall back to clone for threads (and for fork and posix_spawn, refused).
+        no_thread = seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0)  # type: ignore[attr-defined]
+        rules.add_rule(eperm, "clone", no_thread)
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # type: ignore[attr-defined]
         for name in _FATAL:
             rules.add_rule(seccomp.KILL_PROCESS, name)  # type: ignore[attr-defined]
         import tempfile
@@ -336,4 +346,7 @@ def _apply_seccomp(report: SandboxReport) -> None:
     if libc.syscall(number, _SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fprog)) != 0:
         report.missing["seccomp"] = f"cannot load the filter: {os.strerror(ctypes.get_errno())}"
         return
-    report.layers["seccomp"] = "no internet sockets, no exec; ptrace, bpf, mount, modules end it"
+    report.layers["seccomp"] = (
+        "no internet sockets, no new processes or programs (threads only);"
+        " ptrace, bpf, mount, modules end it"
+    )

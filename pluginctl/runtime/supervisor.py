@@ -9,7 +9,8 @@ starts the backoff afresh. The decisions are pure: the host applies them.
 `Supervisor` applies them for a host: it schedules the restart of a crashed plugin,
 disables a crash loop, and kills a worker that stays silent past a call's deadline
 (or fails its health checks), recording why. `explain_exit` turns how a worker ended
-into words an operator can act on, and `crash_kind` into a label for metrics.
+— its exit code (`OUT_OF_MEMORY_EXIT`: it ran out of memory), or the signal — into
+words an operator can act on, and `crash_kind` into a label for metrics.
 
 Example:
     >>> policy = RestartPolicy(initial_backoff_s=0.1, jitter=0.0, max_crashes=3)
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pluginctl.errors import PluginctlError
+from pluginctl.runtime.limits import OUT_OF_MEMORY_EXIT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -149,17 +151,34 @@ _SIGNAL_MEANINGS = {
 }
 
 
-def explain_exit(code: int, reason: str) -> str:
-    """How a worker ended, with what it means when the signal tells.
+_UNSENT_SIGKILL = (
+    "not sent by the host: perhaps the kernel's out-of-memory killer"
+    " (see the kernel log; limits.memory_mb keeps a plugin below it)"
+)
+
+
+def explain_exit(code: int, reason: str, *, memory_mb: int | None = None) -> str:
+    """How a worker ended, with what it means when the code or the signal tells.
+
+    The host explains the ends it caused itself (a kill past a deadline, a dropped
+    worker) in its own words; a ``SIGKILL`` that reaches this function was not its
+    own. ``memory_mb`` is the plugin's memory limit, for a worker out of memory.
 
     Example:
         >>> explain_exit(-11, "killed by SIGSEGV")
         'killed by SIGSEGV: a segmentation fault: native code crashed'
         >>> explain_exit(3, "exited with code 3")
         'exited with code 3'
+        >>> explain_exit(OUT_OF_MEMORY_EXIT, "exited with code 86", memory_mb=256)
+        'exited with code 86: it ran out of memory (limits.memory_mb = 256)'
     """
+    if code == OUT_OF_MEMORY_EXIT:
+        limit = "no limits.memory_mb" if memory_mb is None else f"limits.memory_mb = {memory_mb}"
+        return f"{reason}: it ran out of memory ({limit})"
     if code >= 0:
         return reason
+    if code == -signal.SIGKILL and reason == "killed by SIGKILL":
+        return f"{reason}, {_UNSENT_SIGKILL}"
     try:
         meaning = _SIGNAL_MEANINGS.get(signal.Signals(-code))
     except ValueError:
@@ -173,7 +192,11 @@ def crash_kind(code: int) -> str:
     Example:
         >>> crash_kind(3), crash_kind(-signal.SIGSEGV), crash_kind(-signal.SIGXCPU)
         ('exit', 'signal:SIGSEGV', 'cpu_limit')
+        >>> crash_kind(OUT_OF_MEMORY_EXIT)
+        'memory'
     """
+    if code == OUT_OF_MEMORY_EXIT:
+        return "memory"
     if code >= 0:
         return "exit"
     try:

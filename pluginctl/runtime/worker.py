@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 from typing import TYPE_CHECKING, cast
 
 import msgspec
@@ -26,12 +27,14 @@ from pluginctl.plugin import Plugin
 from pluginctl.runtime.api import HostApi, SyncHostApi
 from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.deadlines import DeadlineEnforcer
+from pluginctl.runtime.limits import OUT_OF_MEMORY_EXIT
 from pluginctl.runtime.protocol import HttpRequest, WorkerSpec
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from pluginctl.plugin import Registration
+    from pluginctl.runtime.refusals import RefusalWatch
 
 __all__ = ["Event", "Worker", "run_standby", "run_worker"]
 
@@ -62,6 +65,7 @@ class Worker:
         self._events: list[Registration] = []
         self.enforcer: DeadlineEnforcer | None = None
         self._is_async: dict[Callable[..., object], bool] = {}
+        self._refusals: RefusalWatch | None = None
 
     def attach(self, channel: Channel) -> None:
         self.channel = channel
@@ -154,6 +158,7 @@ class Worker:
             for name, why in applied.skipped.items():
                 self.api.log.warning(f"limits.{name} is not applied: {why}", limit=name)
         sandboxed = self._sandbox()
+        self._watch_refusals(sandboxed)
         plugin = self._import()
         registrations = msgspec.to_builtins(plugin.registrations())
         registrations["sandbox"] = sandboxed
@@ -193,6 +198,37 @@ class Worker:
                 read=default_read_paths(list(policy.read)), write=list(policy.write), enabled=True
             )
         return apply_sandbox(policy).to_dict()
+
+    def _watch_refusals(self, sandboxed: dict[str, object]) -> None:
+        """Report to the host what the sandbox refuses the plugin, from now on."""
+        from pluginctl.runtime.refusals import RefusalWatch
+
+        layers = sandboxed.get("layers")
+        seccomp = isinstance(layers, dict) and "seccomp" in layers
+        landlock = isinstance(layers, dict) and "landlock" in layers
+        if not seccomp and not landlock:
+            return
+        loop = self._loop
+        watch = RefusalWatch(
+            lambda *report: self._notify_host("sandbox.denied", *report),
+            schedule=lambda delay_s, then: loop.call_soon_threadsafe(
+                loop.call_later, delay_s, then
+            ),
+        )
+        watch.install(processes=seccomp, sockets=seccomp)
+        if landlock:
+            self._refusals = watch
+
+    def handler_failed(self, exc: BaseException) -> None:
+        """A handler raised ``exc`` (the channel's ``on_handler_error``), about to be sent.
+
+        Out of memory, the handler's variables are let go before the traceback is
+        formatted: what it allocated is what the reply needs.
+        """
+        if isinstance(exc, MemoryError):
+            traceback.clear_frames(exc.__traceback__)
+        if self._refusals is not None:
+            self._refusals.handler_failed(exc)
 
     def _stop(self) -> object:
         hook = self._tables.get("hook", {}).get("on_deactivate")
@@ -296,6 +332,7 @@ async def _then(awaitable: object, transform: Callable[[object], object]) -> obj
 async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
     """Serve the host on ``sock`` until the host closes it."""
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_on_loop_error)
     worker = Worker(spec, loop)
     worker.enforcer = DeadlineEnforcer()
     try:
@@ -305,14 +342,24 @@ async def serve(sock: socket.socket, spec: WorkerSpec) -> None:
                 role="worker",
                 handler=worker.handle,
                 enforcer=worker.enforcer,
+                on_handler_error=worker.handler_failed,
                 max_frame_bytes=spec.max_frame_bytes,
             ),
             sock=sock,
         )
         worker.attach(channel)
-        await channel.closed()
+        reason = await channel.closed()
     finally:
         worker.enforcer.close()
+    if isinstance(reason, MemoryError):  # reading or answering a call: the stream is unusable
+        raise reason
+
+
+def _on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Out of memory in the loop's own work (a reply half encoded, say): end the worker now."""
+    if isinstance(context.get("exception"), MemoryError):
+        os._exit(OUT_OF_MEMORY_EXIT)
+    loop.default_exception_handler(context)
 
 
 def run_worker(sock: socket.socket, spec: WorkerSpec) -> None:
@@ -353,14 +400,19 @@ def _run_main(main: Coroutine[object, object, None]) -> None:
     for stream in (sys.stdout, sys.stderr):  # a plugin's prints reach the host line by line
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # flush output, then end
+    code = 0
     try:
         from pluginctl.runtime.loop import run
 
         run(main)
+    except MemoryError:
+        code = OUT_OF_MEMORY_EXIT
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _main(argv: list[str]) -> None:

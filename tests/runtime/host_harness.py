@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from pluginctl.runtime.discovery import load_source
 from pluginctl.runtime.host import Host, HostOptions
 from pluginctl.runtime.resolution import resolve
+from pluginctl.runtime.sandbox import probe as probe_sandbox
 from pluginctl.web.gateway import build_app
 
 if TYPE_CHECKING:
@@ -20,6 +23,13 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 EXAMPLES = ROOT / "examples"
+
+SANDBOX_SUPPORT = probe_sandbox()
+#: Skips a test that needs Landlock and seccomp where they are missing, never in CI.
+needs_sandbox = pytest.mark.skipif(
+    not {"landlock", "seccomp"} <= set(SANDBOX_SUPPORT.layers) and os.environ.get("CI") != "true",
+    reason=f"this machine lacks sandbox layers: {SANDBOX_SUPPORT.missing}",
+)  # in CI they must run: a missing layer fails there
 
 
 @contextlib.asynccontextmanager
@@ -45,3 +55,50 @@ async def wait_for(predicate: object, *, timeout_s: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+class Probe:
+    """Requests examples/hello over and over, concurrently; every failure is a finding."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.failures: list[str] = []
+        self.served = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            response = await self.client.get("/plugins/hello/hello/probe")
+            if response.status_code != 200:
+                self.failures.append(f"{response.status_code} {response.text}")
+            self.served += 1
+            await asyncio.sleep(0.002)
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def probed_host(
+    *paths: Path, data_dir: Path, **options: object
+) -> AsyncIterator[tuple[Host, Probe]]:
+    """A host with the plugins at ``paths`` and examples/hello, probed all along.
+
+    On the way out it asserts that the probe never failed and that it was served.
+    """
+    hosted = running_host(*paths, EXAMPLES / "hello", data_dir=data_dir, **options)  # type: ignore[arg-type]  # HostOptions fields
+    async with hosted as (host, client):
+        probe = Probe(client)
+        probe.start()
+        try:
+            yield host, probe
+        finally:
+            await probe.stop()
+        assert probe.failures == [], probe.failures
+        assert probe.served > 0

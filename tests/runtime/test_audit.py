@@ -228,4 +228,5 @@ def test_an_unopenable_path_is_a_runtime_fault(tmp_path: Path) -> None:
 
 def test_the_host_events_are_listed() -> None:
     assert {"permission.denied", "permission.granted", "rate.limited", "worker.crashed"} <= EVENTS
-    assert len(EVENTS) == 9
+    assert {"sandbox.denied", "breaker.opened", "output.dropped"} <= EVENTS
+    assert len(EVENTS) == 12

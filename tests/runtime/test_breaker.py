@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pluginctl.errors import CallTimeout, CircuitOpen, RemoteError
+from pluginctl.runtime.audit import read
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from tests.runtime.host_harness import FIXTURES, running_host
 
@@ -46,6 +47,9 @@ def test_a_failing_method_is_paused_then_probed_while_others_go_through(tmp_path
                 await chaos.call("export", "raise", ["boom"], {})
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+    [opened] = [r for r in read(tmp_path / "audit.jsonl") if r["event"] == "breaker.opened"]
+    assert (opened["breaker"], opened["reason"]) == ("export:raise", "RuntimeError: boom")
+    assert opened["open_s"] == QUICK.open_s
 
 
 def test_timeouts_in_a_row_open_the_plugin_breaker_and_routes_answer_503(tmp_path: Path) -> None:
@@ -68,6 +72,9 @@ def test_timeouts_in_a_row_open_the_plugin_breaker_and_routes_answer_503(tmp_pat
             assert chaos.describe()["breaker"] == "closed"
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+    opened = [r for r in read(tmp_path / "audit.jsonl") if r["event"] == "breaker.opened"]
+    assert [r["breaker"] for r in opened] == ["plugin", "export:spin"]  # two timeouts each
+    assert all("did not answer export within 0.1 s" in str(r["reason"]) for r in opened)
 
 
 def state_of(breaker: CircuitBreaker) -> str:

@@ -169,54 +169,6 @@ def test_events_reach_subscribers_in_other_workers(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(
-    ("kind", "reason"),
-    [
-        ("garbage", "malformed frame"),
-        ("oversized", "over the"),
-        ("unknown", "malformed frame"),
-    ],
-)
-def test_garbage_frames_drop_the_worker_with_a_reason(
-    tmp_path: Path, kind: str, reason: str
-) -> None:
-    async def scenario() -> None:
-        paths = (FIXTURES / "misbehaves", EXAMPLES / "hello")
-        async with running_host(*paths, data_dir=tmp_path) as (host, client):
-            bad = host.endpoint("misbehaves")
-            assert bad is not None
-            with pytest.raises(WorkerCrashed):
-                await bad.call("export", "send", [kind], {}, timeout_s=5)
-            await wait_for(lambda: bad.state is PluginState.FAILED)
-            assert bad.last_error is not None
-            assert reason in bad.last_error
-            assert (await client.get("/plugins/hello/hello/x")).status_code == 200
-
-    asyncio.run(scenario())
-    crashed = [r for r in audit(tmp_path) if r["event"] == "worker.crashed"]
-    assert crashed
-    assert reason in str(crashed[0]["reason"])
-
-
-def test_a_worker_that_exits_fails_in_flight_calls_with_the_reason(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with running_host(FIXTURES / "misbehaves", data_dir=tmp_path) as (host, client):
-            bad = host.endpoint("misbehaves")
-            assert bad is not None
-            sleeper = asyncio.ensure_future(bad.call("export", "sleep", [30], {}, timeout_s=60))
-            await asyncio.sleep(0.05)
-            with pytest.raises(WorkerCrashed):
-                await bad.call("export", "exit", [3], {})
-            with pytest.raises(WorkerCrashed):
-                await sleeper
-            await wait_for(lambda: bad.state is PluginState.FAILED)
-            assert bad.last_error == "the worker exited with code 3"
-            response = await client.get("/plugins/misbehaves/boom")
-            assert response.status_code == 503
-
-    asyncio.run(scenario())
-
-
 def test_errors_and_timeouts_cross_the_boundary_typed(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_host(FIXTURES / "misbehaves", data_dir=tmp_path) as (host, client):

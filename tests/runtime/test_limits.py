@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pluginctl.errors import RemoteError, WorkerCrashed
+from pluginctl.errors import RemoteError
 from pluginctl.runtime.plugin_runtime import PluginState
-from tests.runtime.host_harness import EXAMPLES, FIXTURES, running_host, wait_for
+from tests.runtime.host_harness import FIXTURES, running_host
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,17 +34,15 @@ def test_the_worker_runs_under_its_manifest_limits(tmp_path: Path) -> None:
     asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
-def test_going_over_a_limit_fails_the_call_and_the_worker_serves_on(tmp_path: Path) -> None:
+def test_going_over_a_file_limit_fails_the_call_and_the_worker_serves_on(tmp_path: Path) -> None:
+    """Memory and CPU time past their limits are rows of the chaos matrix (test_chaos)."""
+
     async def scenario() -> None:
         async with running_host(FIXTURES / "greedy", data_dir=tmp_path) as (host, _):
             greedy = host.endpoint("greedy")
             assert greedy is not None
             pid = greedy.process.pid if greedy.process else None
-            with pytest.raises(RemoteError) as memory:
-                await greedy.call("export", "allocate", [400], {})
-            assert memory.value.type_name == "MemoryError"
-            assert await greedy.call("export", "allocate", [16], {}) == 16 * MIB
-            assert await greedy.call("export", "threads", [20], {}) == 20  # threads still start
+            assert await greedy.call("export", "allocate", [16], {}) == 16 * MIB  # under it
             with pytest.raises(RemoteError) as big:
                 await greedy.call("export", "write", [4], {})
             assert big.value.type_name == "OSError"
@@ -55,23 +53,5 @@ def test_going_over_a_limit_fails_the_call_and_the_worker_serves_on(tmp_path: Pa
             assert greedy.process is not None
             assert greedy.process.pid == pid
             assert greedy.state is PluginState.ACTIVE
-
-    asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
-def test_the_cpu_limit_ends_the_worker_with_the_reason(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "greedy", EXAMPLES / "hello", data_dir=tmp_path, call_timeout_s=30.0
-        ) as (host, client):
-            greedy = host.endpoint("greedy")
-            assert greedy is not None
-            with pytest.raises(WorkerCrashed) as crashed:
-                await greedy.call("export", "burn", [], {})
-            assert "SIGXCPU: it used up its CPU time limit (limits.cpu_seconds)" in str(
-                crashed.value
-            )
-            assert (await client.get("/plugins/hello/hello/ada")).status_code == 200
-            await wait_for(lambda: greedy.state is PluginState.ACTIVE, timeout_s=10)
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

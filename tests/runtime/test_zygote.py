@@ -60,7 +60,14 @@ async def finish(process: WorkerProcess, channel: Channel) -> None:
 
 
 def children(pid: int) -> set[int]:
-    return {child.pid for child in psutil.Process(pid).children()}
+    """The zygote's forks: not the helpers it runs (libseccomp's loader runs ldconfig)."""
+    zygote = psutil.Process(pid)
+    forks = set()
+    for child in zygote.children():
+        with contextlib.suppress(psutil.Error):  # a helper that just ended
+            if child.cmdline() == zygote.cmdline():
+                forks.add(child.pid)
+    return forks
 
 
 async def standby_of(started: Zygote, busy: set[int]) -> int:
