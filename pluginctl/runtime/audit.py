@@ -54,18 +54,29 @@ logger = logging.getLogger(__name__)
 #: The event names the host writes.
 EVENTS: frozenset[str] = frozenset(
     {
-        "plugin.starting",
-        "plugin.active",
-        "plugin.failed",
-        "plugin.stopped",
-        "worker.crashed",
+        "breaker.opened",
+        "breaker.reset",
+        "config.invalid",
+        "output.dropped",
         "permission.denied",
         "permission.granted",
+        "plugin.active",
+        "plugin.disabled",
+        "plugin.enabled",
+        "plugin.failed",
+        "plugin.healthy",
+        "plugin.reload_failed",
+        "plugin.reloaded",
+        "plugin.restart_scheduled",
+        "plugin.restarted",
+        "plugin.starting",
+        "plugin.stopped",
+        "plugin.unhealthy",
         "rate.limited",
-        "config.invalid",
+        "sandbox",
         "sandbox.denied",
-        "breaker.opened",
-        "output.dropped",
+        "worker.crashed",
+        "worker.killed",
     }
 )
 

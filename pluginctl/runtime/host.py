@@ -29,7 +29,7 @@ from pluginctl.runtime.channel import Channel
 from pluginctl.runtime.health import HealthMonitor, HealthPolicy
 from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
-from pluginctl.runtime.output import OutputBudget
+from pluginctl.runtime.output import OutputBudget, OutputPolicy
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
     PluginState,
@@ -87,10 +87,7 @@ class HostOptions:
         health_by_plugin: Plugins with a health policy of their own.
         sandbox: Confine every worker (Landlock, seccomp, no_new_privs) before import.
         max_frame_bytes: The largest RPC frame accepted from a worker.
-        output_lines_per_s: The lines of output (prints and ``api.log``) each plugin
-            may put in the host's log a second; the rest are dropped and counted.
-        output_burst_lines: The lines a plugin may put there at once after a quiet spell.
-        output_line_bytes: A longer line of output is cut to this many bytes.
+        output: How much of each plugin's output (prints and ``api.log``) the host logs.
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
         settings_source: The file those settings came from, for error messages.
@@ -109,9 +106,7 @@ class HostOptions:
     health_by_plugin: Mapping[str, HealthPolicy] = field(default_factory=dict)
     sandbox: bool = True
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
-    output_lines_per_s: float = 200.0
-    output_burst_lines: int = 2000
-    output_line_bytes: int = 4096
+    output: OutputPolicy = field(default_factory=OutputPolicy)
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     settings_source: str = "pluginctl.toml"
@@ -397,9 +392,9 @@ class Host:
         runtime.output = OutputBudget(
             source.name,
             logging.getLogger(f"pluginctl.plugin.{source.name}"),
-            lines_per_s=self.options.output_lines_per_s,
-            burst_lines=self.options.output_burst_lines,
-            max_line_bytes=self.options.output_line_bytes,
+            lines_per_s=self.options.output.lines_per_s,
+            burst_lines=self.options.output.burst_lines,
+            max_line_bytes=self.options.output.line_bytes,
             audit=self.audit,
         )
         runtime.breaker = CircuitBreaker(

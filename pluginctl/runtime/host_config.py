@@ -45,6 +45,11 @@ interval_s = 5.0                       # an idle worker is pinged (and its healt
 timeout_s = 10.0                       # one that acknowledges no ping this long is restarted
 hook_timeout_s = 5.0                   # a health hook slower than this counts as unhealthy
 
+[defaults.output]                      # what of each plugin's prints and api.log reaches the log
+lines_per_s = 200.0                    # lines a second, in the long run; the rest is counted
+burst_lines = 2000                     # at once, after a quiet spell
+line_bytes = 4096                      # a longer line is cut
+
 [defaults.rate.kv]                     # not a default: a token bucket per plugin for a
 rate_per_s = 100                       # capability (calls, kv, db, events, plugins, http)
 burst = 200
@@ -95,6 +100,7 @@ from pluginctl.manifest_rules import (
 )
 from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.health import HealthPolicy
+from pluginctl.runtime.output import OutputPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 
 if TYPE_CHECKING:
@@ -148,6 +154,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
         restart: How crashed plugins are restarted, or disabled after a crash loop.
         breaker: When calls to a failing plugin or method are paused, and how long.
         health: How often running workers are pinged and health hooks called.
+        output: How much of each plugin's output reaches the host's log.
         rate: Token buckets per plugin, by capability (``calls``, ``kv``, ...).
     """
 
@@ -159,6 +166,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     restart: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
     breaker: BreakerPolicy = msgspec.field(default_factory=BreakerPolicy)
     health: HealthPolicy = msgspec.field(default_factory=HealthPolicy)
+    output: OutputPolicy = msgspec.field(default_factory=OutputPolicy)
     rate: dict[str, RateLimit] = {}
 
 
@@ -324,6 +332,7 @@ class HostConfig:
                 "restart": msgspec.to_builtins(self.defaults.restart),
                 "breaker": msgspec.to_builtins(self.defaults.breaker),
                 "health": msgspec.to_builtins(self.defaults.health),
+                "output": msgspec.to_builtins(self.defaults.output),
                 "start_method": self.defaults.start_method,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },

@@ -109,6 +109,7 @@ def host_options(config: HostConfig) -> HostOptions:
             name: table.breaker for name, table in config.plugin.items() if table.breaker
         },
         health=defaults.health,
+        output=defaults.output,
         health_by_plugin={
             name: table.health for name, table in config.plugin.items() if table.health
         },

@@ -88,7 +88,7 @@ class HostCollector(Collector):
         yield from _lifecycle(plugins)
         yield from _calls(plugins)
         yield from _failures(plugins)
-        yield from _memory(plugins)
+        yield from _resources(plugins)
 
 
 def registry_for(host: MetricsSource) -> CollectorRegistry:
@@ -170,6 +170,11 @@ def _failures(plugins: list[PluginRuntime]) -> Iterator[Metric]:
         "Host API calls refused for a missing permission",
         labels=["plugin", "capability"],
     )
+    refused = CounterMetricFamily(
+        "pluginctl_sandbox_denied",
+        "What the OS sandbox refused a plugin (fork, exec, socket, open)",
+        labels=["plugin", "operation"],
+    )
     for runtime in plugins:
         name = runtime.name
         for kind, count in runtime.crashes_by_kind.items():
@@ -184,10 +189,12 @@ def _failures(plugins: list[PluginRuntime]) -> Iterator[Metric]:
             limited.add_metric([name, family], count)
         for capability, count in runtime.policy.tally.denied.items():
             denied.add_metric([name, capability], count)
-    yield from (crashes, restarts, breaker, limited, denied)
+        for operation, count in runtime.sandbox_denied.items():
+            refused.add_metric([name, operation], count)
+    yield from (crashes, restarts, breaker, limited, denied, refused)
 
 
-def _memory(plugins: list[PluginRuntime]) -> Iterator[Metric]:
+def _resources(plugins: list[PluginRuntime]) -> Iterator[Metric]:
     rss = GaugeMetricFamily(
         "pluginctl_worker_rss_bytes", "Resident memory of each worker", labels=["plugin"]
     )
@@ -196,12 +203,23 @@ def _memory(plugins: list[PluginRuntime]) -> Iterator[Metric]:
         "Memory only this worker holds (freed if it ended)",
         labels=["plugin"],
     )
+    lines = CounterMetricFamily(
+        "pluginctl_output_lines", "Lines a plugin printed or logged", labels=["plugin"]
+    )
+    dropped = CounterMetricFamily(
+        "pluginctl_output_dropped_lines",
+        "Lines over the plugin's output budget, not logged",
+        labels=["plugin"],
+    )
     for runtime in plugins:
         memory = worker_memory(runtime.pid)
         if memory is not None:
             rss.add_metric([runtime.name], memory[0])
             uss.add_metric([runtime.name], memory[1])
-    yield from (rss, uss)
+        if runtime.output is not None:
+            lines.add_metric([runtime.name], runtime.output.lines)
+            dropped.add_metric([runtime.name], runtime.output.dropped)
+    yield from (rss, uss, lines, dropped)
 
 
 def _bound(bound: float) -> str:
@@ -226,6 +244,8 @@ def summarize(runtime: PluginRuntime) -> dict[str, object]:
         "restarts_by_reason": dict(runtime.restarts_by_kind),
         "rate_limited": dict(runtime.policy.tally.rate_limited),
         "denied": dict(runtime.policy.tally.denied),
+        "sandbox_denied": dict(runtime.sandbox_denied),
+        "output_dropped_lines": 0 if runtime.output is None else runtime.output.dropped,
         "ping_ms": None if ping is None else round(ping * 1000, 3),
         "rss_bytes": None if memory is None else memory[0],
         "uss_bytes": None if memory is None else memory[1],

@@ -32,15 +32,35 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
+
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
 
     from pluginctl.runtime.audit import AuditLog
 
-__all__ = ["LineSplitter", "OutputBudget"]
+__all__ = ["LineSplitter", "OutputBudget", "OutputPolicy"]
 
 _CUT = " [cut at {} bytes]"
+
+
+class OutputPolicy(msgspec.Struct, kw_only=True, frozen=True):
+    """How much of each plugin's output reaches the host's log (``[defaults.output]``).
+
+    Attributes:
+        lines_per_s: Lines a plugin may put in the log each second, in the long run.
+        burst_lines: Lines it may put there at once after a quiet spell.
+        line_bytes: A longer line is cut to this many bytes.
+    """
+
+    lines_per_s: float = 200.0
+    burst_lines: int = 2000
+    line_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        if not self.lines_per_s > 0 or self.burst_lines < 1 or self.line_bytes < 1:
+            raise ValueError("output lines_per_s, burst_lines and line_bytes must be positive")
 
 
 class OutputBudget:

@@ -33,6 +33,7 @@ import pytest
 from pluginctl.errors import CallTimeout, CircuitOpen, PluginctlError, RemoteError, WorkerCrashed
 from pluginctl.runtime.audit import read
 from pluginctl.runtime.breaker import BreakerPolicy
+from pluginctl.runtime.output import OutputPolicy
 from pluginctl.runtime.plugin_runtime import PluginState
 from pluginctl.runtime.supervisor import RestartPolicy
 from tests.runtime.host_harness import FIXTURES, needs_sandbox, probed_host, wait_for
@@ -48,7 +49,7 @@ RESTART = RestartPolicy(initial_backoff_s=0.05, max_backoff_s=0.2, jitter=0.0, m
 BREAKER = BreakerPolicy(
     window_s=60.0, min_calls=4, failure_ratio=0.5, consecutive_timeouts=2, open_s=60.0
 )
-FLOOD = {"output_lines_per_s": 100.0, "output_burst_lines": 200}
+FLOOD = OutputPolicy(lines_per_s=100.0, burst_lines=200)
 LOOP_TIMEOUT_S = 0.3  # the deadline of a call that never yields: the host waits no longer
 
 
@@ -168,7 +169,7 @@ async def flood_dropped_and_the_log_bounded(scene: Scene) -> None:
         if record.name == "pluginctl.plugin.chaos"
         and record.getMessage().startswith(("stdout:", "stderr:"))
     ]
-    budget = FLOOD["output_burst_lines"] + FLOOD["output_lines_per_s"] * elapsed_s
+    budget = FLOOD.burst_lines + FLOOD.lines_per_s * elapsed_s
     assert 0 < len(lines) <= budget
     assert max(len(line) for line in lines) <= 4096 + 64  # long lines are cut
     assert await scene.runtime.call("export", "echo", ["heard"], {}) == "heard"
@@ -233,8 +234,8 @@ FAULTS: dict[str, Fault] = {
         check=every_fork_counted_and_the_zygote_forks_on,
     ),
     "stdout-flood": Fault(
-        "chaos", "flood", audit="output.dropped", fields={"lines_per_s": 100.0}, options=FLOOD,
-        check=flood_dropped_and_the_log_bounded,
+        "chaos", "flood", audit="output.dropped", fields={"lines_per_s": 100.0},
+        options={"output": FLOOD}, check=flood_dropped_and_the_log_bounded,
     ),
     "garbage-frame": Fault(
         "misbehaves", "send", ("garbage",), raises="WorkerCrashed", crash="protocol",

@@ -18,6 +18,7 @@ from pluginctl.runtime.host_config import (
     PluginTable,
     ServerConfig,
 )
+from pluginctl.runtime.output import OutputPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 from tests.conftest import FIXTURE_PLUGINS, FIXTURES
 
@@ -88,6 +89,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
             window_s=5.0, min_calls=10, failure_ratio=0.25, consecutive_timeouts=2, open_s=1.5
         ),
         health=HealthPolicy(interval_s=2.0, timeout_s=4.0, hook_timeout_s=1.0),
+        output=OutputPolicy(lines_per_s=50.0, burst_lines=100, line_bytes=1024),
         rate={"kv": RateLimit(rate_per_s=100, burst=200), "http": RateLimit(rate_per_s=0.5)},
     )
     assert config.plugin == {
@@ -131,6 +133,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
                 "open_s": 1.5,
             },
             "health": {"interval_s": 2.0, "timeout_s": 4.0, "hook_timeout_s": 1.0},
+            "output": {"lines_per_s": 50.0, "burst_lines": 100, "line_bytes": 1024},
             "start_method": "spawn",
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
         },
@@ -233,6 +236,14 @@ def test_unknown_keys_are_named_with_the_nearest_valid_one() -> None:
             (
                 "plugin.greeter.health",
                 "health interval_s, timeout_s and hook_timeout_s must be positive",
+                "change the values so that this holds",
+            ),
+        ),
+        (
+            "[defaults.output]\nburst_lines = 0",
+            (
+                "defaults.output",
+                "output lines_per_s, burst_lines and line_bytes must be positive",
                 "change the values so that this holds",
             ),
         ),

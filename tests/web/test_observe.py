@@ -16,7 +16,13 @@ from pluginctl.runtime.audit import read
 from pluginctl.runtime.breaker import BreakerPolicy
 from pluginctl.runtime.supervisor import RestartPolicy
 from pluginctl.web.gateway import build_app
-from tests.runtime.host_harness import EXAMPLES, FIXTURES, running_host, wait_for
+from tests.runtime.host_harness import (
+    EXAMPLES,
+    FIXTURES,
+    needs_sandbox,
+    running_host,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -199,3 +205,26 @@ def test_control_enables_disables_and_resets_breakers_with_the_token(tmp_path: P
     recorded = [e["event"] for e in read(tmp_path / "audit.jsonl") if e.get("plugin") == "hello"]
     assert "plugin.disabled" in recorded
     assert "plugin.enabled" in recorded
+
+
+@needs_sandbox
+def test_sandbox_refusals_and_output_are_counted(tmp_path: Path) -> None:
+    async def scenario() -> Samples:
+        async with running_host(FIXTURES / "snoop", FIXTURES / "chatty", data_dir=tmp_path) as (
+            host,
+            client,
+        ):
+            snoop, chatty = host.endpoint("snoop"), host.endpoint("chatty")
+            assert snoop is not None
+            assert chatty is not None
+            with pytest.raises(RemoteError, match="PermissionError"):
+                await snoop.call("export", "connect", [], {})
+            await wait_for(lambda: snoop.sandbox_denied["socket"] == 1)
+            await chatty.call("export", "speak", [], {})
+            await wait_for(lambda: chatty.output is not None and chatty.output.lines >= 4)
+            return await scrape(client)
+
+    samples = asyncio.run(scenario())
+    assert value(samples, "pluginctl_sandbox_denied_total", plugin="snoop", operation="socket") == 1
+    assert value(samples, "pluginctl_output_lines_total", plugin="chatty") >= 4
+    assert value(samples, "pluginctl_output_dropped_lines_total", plugin="chatty") == 0
