@@ -9,8 +9,8 @@ only to the suites that take it.
 Example:
     >>> "cli" in available_suites()
     True
-    >>> takes_duration(load_suite("cli"))
-    False
+    >>> takes_duration(load_suite("chaos")), takes_duration(load_suite("cli"))
+    (True, False)
 """
 
 from __future__ import annotations
