@@ -8,8 +8,9 @@ Metrics:
     crash_to_healthy_ms: a worker killed — SIGKILL to its pid, or ``os._exit`` in the
         plugin, alternately — until the plugin answers an ``echo`` from a new worker,
         *minus the restart backoff*: the host runs with a 1 ms backoff, and the span
-        between the host scheduling the restart and starting it (observed on the
-        host's event loop, every turn) is subtracted. Against a fresh start of the
+        between the host scheduling the restart and starting it (its audit records
+        ``plugin.restart_scheduled`` and ``plugin.starting``, timed as the host
+        writes them: `bench._recovery.AuditClock`) is subtracted. Against a fresh start of the
         same plugin (`Host.disable_plugin`, then `Host.enable_plugin` until its first
         answer): what a restart cannot beat. Goal: at most 5 ms more than that anchor
         (the bound is computed in the run). Extra: the overhead itself, the time from
@@ -35,7 +36,8 @@ Metrics:
     deadline_overrun_native_ms: the ``native`` export (stuck in C, never checking
         signals) with a 50 ms deadline: from the deadline until the host has killed
         the silent worker after ``deadline_grace_s`` (0.1 s here) and seen it end;
-        against the grace; goal <= grace + 1 ms.
+        against the grace; goal <= grace + 1 ms. Extra: when the caller got its
+        `CallTimeout`, and when the host sent SIGKILL (its ``worker.killed`` record).
     sandbox_overhead_ms: a worker start (`Host.enable_plugin` to the first answer, as
         above) under a host with the full sandbox minus the same start under a host
         without it (``HostOptions(sandbox=False)``), starts paired and alternated, p50
@@ -54,6 +56,7 @@ from typing import TYPE_CHECKING
 from bench._faulty import write_calm, write_faulty
 from bench._recovery import (
     SETTLE_S,
+    AuditClock,
     Kill,
     Recovery,
     crash_once,
@@ -195,15 +198,16 @@ async def _crashes(plan: _Plan, scratch: Path) -> list[Metric]:
     fresh: list[float] = []
     async with running_host([source], scratch / "data", options=_options(scratch)) as host:
         runtime = active(host, FAULTY)
-        for index in range(plan.warmups + plan.crashes):
-            how = "sigkill" if index % 2 == 0 else "exit"
-            recovery = await crash_once(runtime, how)
-            await asyncio.sleep(SETTLE_S)
-            start_ms = await fresh_start_ms(host, FAULTY)
-            await asyncio.sleep(SETTLE_S)
-            if index >= plan.warmups:
-                recoveries[how].append(recovery)
-                fresh.append(start_ms)
+        with AuditClock(host) as clock:
+            for index in range(plan.warmups + plan.crashes):
+                how = "sigkill" if index % 2 == 0 else "exit"
+                recovery = await crash_once(runtime, clock, how)
+                await asyncio.sleep(SETTLE_S)
+                start_ms = await fresh_start_ms(host, FAULTY)
+                await asyncio.sleep(SETTLE_S)
+                if index >= plan.warmups:
+                    recoveries[how].append(recovery)
+                    fresh.append(start_ms)
     return [_crash_metric([*recoveries["sigkill"], *recoveries["exit"]], fresh, recoveries)]
 
 
@@ -282,9 +286,10 @@ async def _overruns(plan: _Plan, scratch: Path) -> list[Metric]:
             if index >= plan.warmups:
                 spins.append(spin)
                 regexes.append(regex)
-        for _ in range(plan.natives):
-            kills.append(await native_overrun(runtime, deadline_s=_DEADLINE_S))
-            await asyncio.sleep(SETTLE_S)
+        with AuditClock(host) as clock:
+            for _ in range(plan.natives):
+                kills.append(await native_overrun(runtime, clock, deadline_s=_DEADLINE_S))
+                await asyncio.sleep(SETTLE_S)
     deadline = {"deadline_ms": _DEADLINE_S * 1000}
     native = {
         **deadline,
