@@ -35,7 +35,7 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -281,9 +281,15 @@ def _toml_list(items: Sequence[str]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_host(sources: Sequence[PluginSource], data_dir: Path) -> AsyncIterator[Host]:
-    """A started `Host` running ``sources``; stopped (workers, then zygote) on exit."""
-    host = Host(sources, HostOptions(data_dir=data_dir))
+async def running_host(
+    sources: Sequence[PluginSource], data_dir: Path, *, options: HostOptions | None = None
+) -> AsyncIterator[Host]:
+    """A started `Host` running ``sources``; stopped (workers, then zygote) on exit.
+
+    ``options`` replace the default `HostOptions`, whose ``data_dir`` becomes ``data_dir``.
+    """
+    chosen = HostOptions(data_dir=data_dir) if options is None else options
+    host = Host(sources, replace(chosen, data_dir=data_dir))
     try:
         await host.start()
         yield host
