@@ -49,8 +49,21 @@ class PluginctlError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self._message = message
+        self._hint = hint
+
+    @property
+    def message(self) -> str:
+        """What went wrong."""
+        return self._message
+
+    @property
+    def hint(self) -> str | None:
+        """How to fix it, if there is a way."""
+        return self._hint
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class UserError(PluginctlError):
@@ -144,25 +157,35 @@ class PermissionDenied(UserError):
     """
 
     def __init__(self, plugin: str, permission: str) -> None:
-        super().__init__(
-            f"plugin {plugin!r} lacks the permission {permission!r}",
-            hint=f'add "{permission}" to permissions in its plugin.toml',
-        )
+        # no super().__init__: the message is made when read, a refusal costs no formatting
         self.plugin = plugin
         self.permission = permission
+
+    @property
+    def message(self) -> str:
+        return f"plugin {self.plugin!r} lacks the permission {self.permission!r}"
+
+    @property
+    def hint(self) -> str | None:
+        return f'add "{self.permission}" to permissions in its plugin.toml'
 
 
 class RateLimited(RuntimeFault):
     """A plugin went over a rate limit; ``retry_after_s`` says when a token is free again."""
 
     def __init__(self, plugin: str, capability: str, *, retry_after_s: float) -> None:
-        super().__init__(
-            f"plugin {plugin!r} is over its {capability!r} rate limit",
-            hint=f"retry after {retry_after_s:.3f} s, or raise limits.rate.{capability}",
-        )
+        # no super().__init__: the message is made when read, a refusal costs no formatting
         self.plugin = plugin
         self.capability = capability
         self.retry_after_s = retry_after_s
+
+    @property
+    def message(self) -> str:
+        return f"plugin {self.plugin!r} is over its {self.capability!r} rate limit"
+
+    @property
+    def hint(self) -> str | None:
+        return f"retry after {self.retry_after_s:.3f} s, or raise limits.rate.{self.capability}"
 
 
 class CircuitOpen(RuntimeFault):
@@ -176,14 +199,19 @@ class CircuitOpen(RuntimeFault):
     """
 
     def __init__(self, plugin: str, method: str | None, *, retry_after_s: float) -> None:
-        what = f"{plugin!r}" if method is None else f"{plugin!r} {method}"
-        super().__init__(
-            f"calls to {what} are refused for now: it kept failing (circuit breaker open)",
-            hint=f"retry after {retry_after_s:.3f} s; the host lets one call through then",
-        )
+        # no super().__init__: the message is made when read, a refusal costs no formatting
         self.plugin = plugin
         self.method = method
         self.retry_after_s = retry_after_s
+
+    @property
+    def message(self) -> str:
+        what = repr(self.plugin) if self.method is None else f"{self.plugin!r} {self.method}"
+        return f"calls to {what} are refused for now: it kept failing (circuit breaker open)"
+
+    @property
+    def hint(self) -> str | None:
+        return f"retry after {self.retry_after_s:.3f} s; the host lets one call through then"
 
 
 class CallTimeout(RuntimeFault):
