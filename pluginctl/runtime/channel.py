@@ -335,7 +335,10 @@ class Channel(asyncio.Protocol):
             task.cancel()
 
     def _on_ping(self, message: Ping) -> None:
+        # out at once: a handler run next from the same read may never return (stuck in
+        # C), and a pong held behind it would get a live worker killed as unresponsive
         self._send(Pong(message.id))
+        self._flush()
 
     def _on_pong(self, message: Pong) -> None:
         future = self._pending.pop(message.id, None)

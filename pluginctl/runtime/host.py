@@ -387,7 +387,7 @@ class Host:
         runtime.crashes = CrashHistory(
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
-        runtime.on_timeout = lambda: self.supervisor.check_stuck(runtime)
+        runtime.on_timeout = lambda deadline: self.supervisor.check_stuck(runtime, deadline)
         runtime.on_breaker_open = lambda key, error: self._breaker_opened(runtime, key, error)
         runtime.output = OutputBudget(
             source.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -165,6 +166,9 @@ async def run_host(
     try:
         await host.start()
         gateway = await start_gateway(host, sock, control_token=token)
+        # what start-up made lives as long as the host: keep it out of every later
+        # collection, or a full one scans it all and stalls every plugin's requests
+        gc.freeze()
         on_ready(RunningHost(host, gateway.url))
         with (
             _stop_on_signals(stop),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 import os
 import time
 from collections import Counter
@@ -86,7 +87,8 @@ class PluginRuntime:
     restarts_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
     restart_at: float | None = None
     restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
-    on_timeout: Callable[[], None] | None = field(default=None, repr=False)
+    # told the deadline (loop time) of a call that timed out, if it had one
+    on_timeout: Callable[[float | None], None] | None = field(default=None, repr=False)
     calls: CallMetrics = field(default_factory=CallMetrics, repr=False)
     health: Health = field(default_factory=Health, repr=False)
     # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
@@ -224,7 +226,8 @@ class PluginRuntime:
             if breaker is not None:
                 self._breaker_failed(breaker, key, error)
         if isinstance(error, CallTimeout) and self.on_timeout is not None:
-            self.on_timeout()  # the host checks whether the worker is stuck
+            deadline = None if call is None or call.deadline == math.inf else call.deadline
+            self.on_timeout(deadline)  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
             return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
         return error

@@ -296,20 +296,26 @@ class Supervisor:
             runtime.restart_handle = None
         runtime.restart_at = None
 
-    def check_stuck(self, runtime: PluginRuntime) -> None:
-        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace."""
+    def check_stuck(self, runtime: PluginRuntime, deadline: float | None = None) -> None:
+        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace.
+
+        The grace counts from the call's ``deadline`` (event loop time) when given, so
+        a timeout noticed late does not push the kill later.
+        """
         process, channel = runtime.process, runtime.channel
         if process is None or channel is None or channel in self._probing:
             return
         self._probing.add(channel)
-        self._spawn(self._probe_stuck(runtime, process, channel))
+        loop = asyncio.get_running_loop()
+        wait_s = self._grace_s if deadline is None else deadline + self._grace_s - loop.time()
+        self._spawn(self._probe_stuck(runtime, process, channel, max(wait_s, 0.001)))
 
     async def _probe_stuck(
-        self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel
+        self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel, wait_s: float
     ) -> None:
         grace = self._grace_s
         try:
-            await channel.ping(timeout_s=grace)
+            await channel.ping(timeout_s=wait_s)
         except (PluginctlError, OSError):
             self.kill(
                 runtime,

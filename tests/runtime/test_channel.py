@@ -235,3 +235,46 @@ def test_requests_before_hello_are_refused() -> None:
         b.close()
 
     run(scenario)
+
+
+def test_a_pong_is_not_held_behind_a_handler_that_blocks() -> None:
+    """A ping and a call in one read: the pong leaves before the handler runs."""
+    import threading
+
+    from pluginctl.runtime.protocol import PROTOCOL_VERSION, FrameDecoder, Pong, Request
+
+    pong_seen = threading.Event()
+    released: list[bool] = []
+
+    def blocking(method: str, args: list[object]) -> object:
+        released.append(pong_seen.wait(5))  # blocks the loop: only an early pong sets it
+        return None
+
+    def read_until_pong(sock: socket.socket) -> None:
+        decoder = FrameDecoder()
+        while not pong_seen.is_set():
+            data = sock.recv(65536)
+            if not data:
+                return
+            if any(isinstance(m, Pong) for m in decoder.feed(data)):
+                pong_seen.set()
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        _, worker = await loop.create_unix_connection(
+            lambda: Channel("host", role="worker", handler=blocking), sock=a
+        )
+        reader = threading.Thread(target=read_until_pong, args=(b,))
+        reader.start()
+        b.sendall(
+            encode(Hello(PROTOCOL_VERSION, 1, "host"))
+            + encode(Ping(1))
+            + encode(Request(2, "block", []))
+        )
+        await asyncio.to_thread(reader.join, 10)
+        assert released == [True]  # the pong left while the handler still ran
+        worker.close()
+        b.close()
+
+    run(scenario)
