@@ -46,6 +46,7 @@ from pluginctl.runtime.supervisor import (
     Supervisor,
     crash_kind,
     explain_exit,
+    log_failure,
 )
 from pluginctl.services.kv import KeyValueStore
 from pluginctl.services.settings import resolve_settings
@@ -158,6 +159,7 @@ class Host:
         )
         self.started_at = time.time()
         self._registry: CollectorRegistry | None = None
+        self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -170,12 +172,17 @@ class Host:
         for source in self._order:
             runtime = self._prepare(source)
             if runtime.state is not PluginState.FAILED:
-                await self._start_plugin(runtime)
+                async with runtime.lock:
+                    await self._start_plugin(runtime)
 
     async def stop(self, *, grace_s: float = 2.0) -> None:
         """Stop plugins in reverse start order, then the zygote."""
+        self._closing = True  # no restart begins from now on
         for runtime in reversed(list(self._plugins.values())):
-            await self._stop_plugin(runtime, grace_s=grace_s)
+            async with runtime.lock:
+                await self._stop_plugin(runtime, grace_s=grace_s)
+        await self.supervisor.aclose()
+        await self._cancel_watchers()
         if self._zygote is not None:
             await self._zygote.stop(grace_s=grace_s)
         self.monitor.close()
@@ -208,7 +215,8 @@ class Host:
             self._settings_override[source.name] = settings
         runtime = self._prepare(source)
         if runtime.state is not PluginState.FAILED:
-            await self._start_plugin(runtime)
+            async with runtime.lock:
+                await self._start_plugin(runtime)
         return runtime
 
     async def remove_plugin(self, name: str, *, grace_s: float = 2.0) -> None:
@@ -223,7 +231,8 @@ class Host:
         self._settings_override.pop(name, None)
         self._order = [source for source in self._order if source.name != name]
         try:
-            await self._stop_plugin(runtime, grace_s=grace_s)
+            async with runtime.lock:
+                await self._stop_plugin(runtime, grace_s=grace_s)
         finally:
             runtime.kv.close()
 
@@ -249,7 +258,18 @@ class Host:
                 f"{source.location} is plugin {source.name!r}, not {name!r}",
                 hint="a reload keeps the plugin's name; remove it and add the other one",
             )
-        begun = time.perf_counter()
+        async with runtime.lock:
+            return await self._reload(runtime, source)
+
+    async def _reload(self, runtime: PluginRuntime, source: PluginSource) -> Reload:
+        name, begun = runtime.name, time.perf_counter()
+        if runtime.operator_disabled:
+            return self._reload_failed(
+                runtime,
+                begun,
+                f"plugin {name!r} is disabled by the operator: a reload does not start it",
+                hint=f"enable it first: pluginctl enable {name}",
+            )
         if runtime.state is not PluginState.ACTIVE:  # nothing serving to keep: start afresh
             return await self._restart(runtime, source, begun)
         try:
@@ -273,6 +293,10 @@ class Host:
             return self._reload_failed(runtime, begun, _failure_text(exc))
         old_process, old_channel = runtime.process, runtime.channel
         # the switch: one synchronous step, so no request sees half of each version
+        if cast("PluginState", runtime.state) is not PluginState.ACTIVE:  # the old one died
+            self.supervisor.cancel(runtime)  # the new one serves: no restart
+            runtime.state = PluginState.ACTIVE
+            runtime.started_at = time.monotonic()
         runtime.source, runtime.settings, runtime.policy = source, settings, policy
         runtime.process, runtime.channel = process, channel
         runtime.registrations = registrations
@@ -323,8 +347,11 @@ class Host:
             return Reload(runtime.name, ok=False, latency_ms=latency_ms, error=runtime.last_error)
         return Reload(runtime.name, ok=True, latency_ms=latency_ms, generation=runtime.generation)
 
-    def _reload_failed(self, runtime: PluginRuntime, begun: float, error: str) -> Reload:
+    def _reload_failed(
+        self, runtime: PluginRuntime, begun: float, error: str, *, hint: str | None = None
+    ) -> Reload:
         latency_ms = (time.perf_counter() - begun) * 1000
+        error = error if hint is None else f"{error}\nhint: {hint}"
         runtime.last_error = error
         self.audit.record("plugin.reload_failed", plugin=runtime.name, reason=error)
         return Reload(
@@ -582,10 +609,16 @@ class Host:
         logger.info("plugin %s failed: %s", runtime.name, reason)  # callers report it
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
-        """Run ``coroutine`` in the background, held until it ends."""
+        """Run ``coroutine`` in the background, held until it ends; its failure is logged."""
         task = asyncio.ensure_future(coroutine)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+        task.add_done_callback(log_failure)
+
+    async def _cancel_watchers(self) -> None:
+        for task in list(self._watchers):
+            task.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
 
     def _failed_dependencies(self, runtime: PluginRuntime) -> list[str]:
         names = runtime.source.manifest.dependencies
@@ -653,8 +686,14 @@ class Host:
 
     async def _restart_crashed(self, runtime: PluginRuntime) -> bool | None:
         """Start a crashed plugin again in a fresh worker (the `Supervisor`'s ``restart``)."""
+        async with runtime.lock:
+            return await self._restart_crashed_locked(runtime)
+
+    async def _restart_crashed_locked(self, runtime: PluginRuntime) -> bool | None:
         if (
-            runtime.state is not PluginState.FAILED
+            self._closing
+            or runtime.operator_disabled
+            or runtime.state is not PluginState.FAILED
             or self._plugins.get(runtime.name) is not runtime
         ):
             return None  # stopped, disabled, removed or reloaded meanwhile
@@ -672,11 +711,22 @@ class Host:
         Raises:
             UserError: the host has no plugin ``name``, or it is already running.
         """
-        runtime = self._plugins.get(name)
-        if runtime is None:
-            raise UserError(f"the host runs no plugin named {name!r}")
+        runtime = self._runtime(name)
+        async with runtime.lock:
+            await self._enable(runtime)
+        return runtime
+
+    async def _enable(self, runtime: PluginRuntime) -> None:
+        name = runtime.name
         if runtime.state in (PluginState.ACTIVE, PluginState.STARTING):
-            raise UserError(f"plugin {name!r} is already {runtime.state}")
+            raise UserError(
+                f"plugin {name!r} is already {runtime.state}",
+                hint=f"to let calls paused by its breakers through: pluginctl enable {name}",
+            )
+        try:
+            runtime.settings = self._settings(runtime.source)  # the operator may have fixed them
+        except ConfigError as exc:
+            raise UserError(f"plugin {name!r} cannot start: {exc}", hint=exc.hint) from None
         self.supervisor.cancel(runtime)
         runtime.reset_breakers()
         if runtime.crashes is not None:
@@ -687,7 +737,6 @@ class Host:
         runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
         self.audit.record("plugin.enabled", plugin=name)
         await self._start_plugin(runtime)
-        return runtime
 
     async def enable_or_reset(self, name: str) -> None:
         """Start ``name`` again, or, if it is active, close its circuit breakers.
@@ -709,9 +758,7 @@ class Host:
         Raises:
             UserError: the host has no plugin ``name``.
         """
-        runtime = self._plugins.get(name)
-        if runtime is None:
-            raise UserError(f"the host runs no plugin named {name!r}")
+        runtime = self._runtime(name)
         runtime.reset_breakers()
         self.audit.record("breaker.reset", plugin=name)
 
@@ -721,15 +768,24 @@ class Host:
         Raises:
             UserError: the host has no plugin ``name``.
         """
+        runtime = self._runtime(name)
+        async with runtime.lock:
+            self.supervisor.cancel(runtime)
+            await self._stop_plugin(runtime, grace_s=grace_s)
+            runtime.state = PluginState.DISABLED
+            runtime.operator_disabled = True
+            runtime.last_error = "disabled by the operator"
+            self.audit.record("plugin.disabled", plugin=name, reason="operator")
+
+    def _runtime(self, name: str) -> PluginRuntime:
         runtime = self._plugins.get(name)
         if runtime is None:
-            raise UserError(f"the host runs no plugin named {name!r}")
-        self.supervisor.cancel(runtime)
-        await self._stop_plugin(runtime, grace_s=grace_s)
-        runtime.state = PluginState.DISABLED
-        runtime.operator_disabled = True
-        runtime.last_error = "disabled by the operator"
-        self.audit.record("plugin.disabled", plugin=name, reason="operator")
+            known = ", ".join(sorted(self._plugins)) or "none"
+            raise UserError(
+                f"the host runs no plugin named {name!r}",
+                hint=f"the plugins it runs: {known} (pluginctl status lists them)",
+            )
+        return runtime
 
     # -- what the gateway and the CLI read ----------------------------------------
 

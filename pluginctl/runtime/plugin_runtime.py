@@ -91,6 +91,9 @@ class PluginRuntime:
     on_timeout: Callable[[float | None], None] | None = field(default=None, repr=False)
     calls: CallMetrics = field(default_factory=CallMetrics, repr=False)
     health: Health = field(default_factory=Health, repr=False)
+    # held by every change of its lifecycle (start, stop, enable, disable, reload,
+    # restart), so that an operator's disable is never undone by a restart in flight
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
     sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
     output: OutputBudget | None = field(default=None, repr=False)  # its log lines' budget

@@ -52,6 +52,7 @@ __all__ = [
     "Supervisor",
     "crash_kind",
     "explain_exit",
+    "log_failure",
 ]
 
 logger = logging.getLogger(__name__)
@@ -342,7 +343,20 @@ class Supervisor:
         self.audit.record("worker.killed", plugin=runtime.name, reason=kind, detail=reason)
         process.send_signal(signal.SIGKILL)
 
+    async def aclose(self) -> None:
+        """Cancel every probe and restart in progress (the host is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(log_failure)
+
+
+def log_failure(task: asyncio.Future[None]) -> None:
+    """A background task's done-callback: an exception that ended it is a bug, logged."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a background task of the host failed", exc_info=task.exception())
