@@ -63,7 +63,10 @@ class PluginctlError(Exception):
         return self._hint
 
     def __str__(self) -> str:
-        return self.message
+        try:
+            return self.message
+        except (AttributeError, TypeError, ValueError):  # rebuilt from a peer's bad frame
+            return super().__str__()
 
 
 class UserError(PluginctlError):

@@ -52,7 +52,10 @@ def _show(host: HostStatus) -> None:
 
     out = console()
     if host.report is None:
-        err_console().print(f"[bold red]error:[/] {escape(str(host.error))}")
+        err = err_console()
+        err.print(f"[bold red]error:[/] {escape(str(host.error))}")
+        if host.hint:
+            err.print(f"  [bold cyan]hint:[/] {escape(host.hint)}")
         return
     about = host.report.get("host")
     about = about if isinstance(about, dict) else {}

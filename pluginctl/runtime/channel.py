@@ -577,14 +577,33 @@ def _error_frame(call_id: int, exc: BaseException) -> Error:
 
 
 def _rebuild(frame: Error) -> BaseException:
-    """The exception to raise for an error reply: the pluginctl type, else RemoteError."""
+    """The exception to raise for an error reply: the pluginctl type, else RemoteError.
+
+    The peer may be a hostile worker: a typed error is rebuilt only when it reads back
+    whole (its message and hint can be made, a ``retry_after_s`` is a number).
+    """
     cls = getattr(errors, frame.type, None)
     if isinstance(cls, type) and issubclass(cls, PluginctlError) and frame.attrs:
         exc = cls.__new__(cls)
         Exception.__init__(exc, frame.message)
-        exc.__dict__.update(frame.attrs)
-        return exc
+        exc.__dict__.update({"_message": frame.message, "_hint": None, **frame.attrs})
+        if _whole(exc):
+            return exc
     return RemoteError(frame.type, frame.message, details=frame.details)
+
+
+def _whole(exc: PluginctlError) -> bool:
+    try:
+        message, hint = exc.message, exc.hint
+    except (AttributeError, TypeError, ValueError):
+        return False
+    texts: list[object] = [message, hint]
+    retry = exc.__dict__.get("retry_after_s", 0.0)
+    return (
+        all(isinstance(text, str | None) for text in texts)
+        and isinstance(retry, int | float)
+        and not isinstance(retry, bool)
+    )
 
 
 def _log_failure(task: asyncio.Future[object]) -> None:

@@ -7,7 +7,9 @@ no call to time out, or wedged), and the `Supervisor` kills and restarts it. A
 plugin with a ``health`` hook has it called every ``interval_s`` too: ``False``, a
 dictionary with ``"ok": False``, an exception or no answer within ``hook_timeout_s``
 makes the plugin *degraded* (it keeps serving; ``/healthz`` and metrics say so)
-until the hook passes again. Each change is written to the audit log.
+until the hook passes again; a hook stuck in native code past its deadline and
+the grace gets its worker killed, as any call would. Each change is written to the
+audit log, the reason cut at 256 characters, a changing reason at most once a minute.
 
 Example:
     >>> verdict_of(True), verdict_of(None), verdict_of({"ok": True, "queue": 3})
@@ -28,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pluginctl.errors import CallTimeout, PluginctlError, RemoteError
+from pluginctl.errors import CallTimeout, PluginctlError, RemoteError, WorkerCrashed
+from pluginctl.runtime.channel import ChannelClosed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -71,12 +74,22 @@ class Health:
         reason: Why not, in words.
         checked_at: When (monotonic seconds), or None before the first check.
         ping_s: The last ping's round trip, when one was sent.
+        recorded_at: When an unhealthy verdict was last written to the audit log.
     """
 
     ok: bool = True
     reason: str | None = None
     checked_at: float | None = None
     ping_s: float | None = None
+    recorded_at: float | None = None
+
+
+_MAX_REASON = 256  # a plugin's words, in the audit log and the host's: kept short
+_RECORD_CHANGES_EVERY_S = 60.0  # a reason that keeps changing cannot flood the audit log
+
+
+def _bounded(reason: str) -> str:
+    return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 1] + "…"
 
 
 def verdict_of(answer: object) -> str | None:
@@ -195,20 +208,33 @@ class HealthMonitor:
             problem: str | None = (
                 f"the health hook did not answer within {policy.hook_timeout_s:g} s"
             )
+        except (ChannelClosed, WorkerCrashed, OSError):
+            return  # the worker is gone: the crash path takes over
         except RemoteError as exc:
             problem = f"the health hook raised {exc}"
-        except (PluginctlError, OSError):
-            return  # the worker is gone: the crash path takes over
+        except PluginctlError as exc:  # a typed error it let escape (a host API refusal)
+            problem = f"the health hook raised {type(exc).__name__}: {exc}"
         else:
             problem = verdict_of(answer)
-        self._record(runtime, problem)
+        if not channel.is_open:
+            return
+        self._record(runtime, None if problem is None else _bounded(problem))
 
     def _record(self, runtime: PluginRuntime, problem: str | None) -> None:
         health = runtime.health
         if problem is None and not health.ok:
             self.audit.record("plugin.healthy", plugin=runtime.name)
             logger.info("plugin %s is healthy again", runtime.name)
-        elif problem is not None and (health.ok or problem != health.reason):
+        elif problem is not None and (health.ok or self._may_record_change(health, problem)):
+            health.recorded_at = time.monotonic()
             self.audit.record("plugin.unhealthy", plugin=runtime.name, reason=problem)
             logger.warning("plugin %s is unhealthy: %s", runtime.name, problem)
         health.ok, health.reason = problem is None, problem
+
+    @staticmethod
+    def _may_record_change(health: Health, problem: str) -> bool:
+        """A new reason while unhealthy is recorded at most once a minute."""
+        if problem == health.reason:
+            return False
+        last = health.recorded_at
+        return last is None or time.monotonic() - last >= _RECORD_CHANGES_EVERY_S

@@ -566,10 +566,12 @@ class Host:
         report = started.get("sandbox") if isinstance(started, dict) else None
         if not isinstance(report, dict):
             return
-        layers, missing = report.get("layers") or {}, report.get("missing") or {}
+        layers, missing = report.get("layers"), report.get("missing")
+        if not isinstance(layers, dict) or not isinstance(missing, dict):
+            return  # a worker's own words, and not the shape it owes: nothing to record
         self.audit.record("sandbox", plugin=name, layers=layers, missing=missing)
         if missing and self.options.sandbox:
-            for layer, why in dict(missing).items():
+            for layer, why in missing.items():
                 logger.warning("plugin %s runs without %s: %s", name, layer, why)
 
     def _subscribe(self, name: str, registrations: Registrations) -> None:
@@ -816,11 +818,10 @@ class Host:
         if runtime is None:
             return None
         status = runtime.status
-        return status is PluginState.ACTIVE, {
+        return status is PluginState.ACTIVE, {  # public: no reasons, they may name secrets
             "plugin": name,
             "state": str(status),
             "healthy": runtime.health.ok,
-            "reason": runtime.health.reason,
             "breaker": runtime.breaker.state,
         }
 

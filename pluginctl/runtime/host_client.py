@@ -12,7 +12,7 @@ breaker and memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import UserError
@@ -36,20 +36,26 @@ class HostStatus:
         url: The host's gateway.
         report: Its ``/status`` body, or None when it did not answer.
         error: Why not.
+        hint: What to do about it.
     """
 
     url: str
     report: dict[str, object] | None = None
     error: str | None = None
+    hint: str | None = None
 
     @property
     def healthy(self) -> bool:
-        """Whether the host answered and every plugin in it is active and well."""
+        """Whether the host answered and every plugin is active and well, or off by choice.
+
+        A plugin an operator disabled counts as healthy here, as it does at ``/healthz``.
+        """
         if self.report is None:
             return False
         plugins = self.report.get("plugins")
         return isinstance(plugins, list) and all(
-            isinstance(p, dict) and p.get("state") == "active" for p in plugins
+            isinstance(p, dict) and (p.get("state") == "active" or p.get("operator_disabled"))
+            for p in plugins
         )
 
 
@@ -58,7 +64,7 @@ class HostClient:
     """One running host's gateway and the token of its control endpoints."""
 
     url: str
-    token: str
+    token: str = field(repr=False)
 
     @classmethod
     def find(cls, data_dir: Path) -> list[HostClient]:
@@ -96,7 +102,7 @@ class HostClient:
         try:
             report = self._request("GET", "/status")
         except UserError as exc:
-            return HostStatus(self.url, error=str(exc))
+            return HostStatus(self.url, error=str(exc), hint=exc.hint)
         return HostStatus(self.url, report=report)
 
     def act(self, plugin: str, action: str) -> dict[str, object]:
@@ -117,7 +123,13 @@ class HostClient:
                 f"{self.url}{path}",
                 headers={"authorization": f"Bearer {self.token}"},
                 timeout=_TIMEOUT_S,
+                trust_env=False,  # never through a proxy from the environment: the token
             )
+        except httpx.InvalidURL as exc:
+            raise UserError(
+                f"{self.url} is not a URL httpx can use: {exc}",
+                hint="give the host's address as http://HOST:PORT",
+            ) from None
         except httpx.HTTPError as exc:
             raise UserError(
                 f"the host at {self.url} does not answer: {exc}",

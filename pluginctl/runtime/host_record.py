@@ -50,6 +50,9 @@ class HostRecord(msgspec.Struct, frozen=True, kw_only=True):
     token: str
     started_at: float
 
+    def __repr__(self) -> str:
+        return f"HostRecord(pid={self.pid}, url={self.url!r})"  # never the token
+
 
 @contextlib.contextmanager
 def host_record(data_dir: Path, *, url: str, token: str) -> Iterator[HostRecord]:

@@ -268,6 +268,7 @@ class PluginRuntime:
             "requests": self.requests,
             "errors": self.errors,
             "restarts": self.restarts,
+            "operator_disabled": self.operator_disabled,
             "breaker": self.breaker.state,
             "open_methods": sorted(
                 key for key, breaker in self.method_breakers.items() if breaker.state != "closed"

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    import pytest
+
     from tests.conftest import CliRunner
 
 
@@ -100,7 +102,7 @@ def test_disable_and_enable_a_plugin_of_the_running_host(cli: CliRunner, tmp_pat
         assert off.exit_code == 0, off.stderr
         assert f"hello is disabled in the host at {url}: disabled by the operator" in off.stdout
         assert httpx.get(route).status_code == 503
-        assert cli("status", "--data-dir", data).exit_code == 3
+        assert cli("status", "--data-dir", data).exit_code == 0  # off by the operator's choice
         on = cli("enable", "hello", "--data-dir", data)
         assert on.exit_code == 0, on.stderr
         assert f"hello is active in the host at {url}" in on.stdout
@@ -108,3 +110,22 @@ def test_disable_and_enable_a_plugin_of_the_running_host(cli: CliRunner, tmp_pat
         ghost = cli("enable", "ghost", "--data-dir", data)
         assert ghost.exit_code == 1
         assert f"the host at {url} answered 404: no such plugin" in ghost.stderr
+
+
+def test_the_host_client_never_sends_its_token_through_a_proxy(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(tmp_path, "--plugin", str(EXAMPLES / "hello")):
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: would fail
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        result = cli("status", "--data-dir", tmp_path / "data")
+        assert result.exit_code == 0, result.stderr
+
+
+def test_a_url_that_is_not_one_is_a_user_error(cli: CliRunner) -> None:
+    result = cli("status", "--url", "http://[::1", "--token", "t")
+    assert result.exit_code == 1
+    assert "is not a URL httpx can use" in result.stderr
+    assert "hint: give the host's address as http://HOST:PORT" in result.stderr

@@ -16,6 +16,7 @@ from pluginctl.errors import (
     ProtocolViolation,
     RateLimited,
     RemoteError,
+    UserError,
 )
 from pluginctl.runtime.channel import Channel, ChannelClosed
 from pluginctl.runtime.protocol import Hello, Ping, encode
@@ -275,6 +276,37 @@ def test_a_pong_is_not_held_behind_a_handler_that_blocks() -> None:
         await asyncio.to_thread(reader.join, 10)
         assert released == [True]  # the pong left while the handler still ran
         worker.close()
+        b.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("kind", "attrs", "expected"),
+    [
+        ("RateLimited", {"plugin": "a"}, RemoteError),  # no capability, no retry_after_s
+        ("RateLimited", {"plugin": "a", "capability": "kv", "retry_after_s": "soon"}, RemoteError),
+        ("CircuitOpen", {"plugin": "a", "method": None, "retry_after_s": True}, RemoteError),
+        ("UserError", {"x": 1}, UserError),  # whole: its message is the frame's
+    ],
+    ids=["missing-fields", "text-for-a-number", "bool-for-a-number", "extra-field"],
+)
+def test_a_typed_error_from_a_hostile_peer_is_rebuilt_only_when_whole(
+    kind: str, attrs: dict[str, object], expected: type[Exception]
+) -> None:
+    from pluginctl.runtime.protocol import PROTOCOL_VERSION, Error
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        _, host = await loop.create_unix_connection(lambda: Channel("w", role="host"), sock=a)
+        b.sendall(encode(Hello(PROTOCOL_VERSION, 1, "worker")))
+        call = host.call("anything")
+        b.sendall(encode(Error(1, kind, "forged", "", attrs)))  # type: ignore[arg-type]
+        with pytest.raises(expected) as raised:
+            await call
+        assert "forged" in str(raised.value)  # readable, whatever the peer sent
+        host.close()
         b.close()
 
     run(scenario)
