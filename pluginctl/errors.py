@@ -196,7 +196,7 @@ class CircuitOpen(RuntimeFault):
 
     Attributes:
         plugin: The plugin.
-        method: The method whose breaker is open (``export:get``, ``route:0``), or None
+        method: The method whose breaker is open (``export:get``, ``route:GET /items``), or None
             when the plugin's own breaker is.
         retry_after_s: When a probe call may go through.
     """

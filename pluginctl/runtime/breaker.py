@@ -1,7 +1,7 @@
 """Circuit breakers: stop calling a plugin (or one of its methods) that keeps failing.
 
 Each plugin has a breaker for the worker as a whole, fed by timeouts and crashes,
-and one per method (``export:get``, ``route:0``, ``event:orders.created``), fed by
+and one per method (``export:get``, ``route:GET /items``, ``event:orders.*``), fed by
 every failure, the handler's own errors included: one broken export is paused while
 the rest of the plugin serves.
 

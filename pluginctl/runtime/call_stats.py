@@ -76,7 +76,7 @@ class MethodStats:
 
 
 class CallMetrics:
-    """The calls into one plugin, by method (``route:0``, ``export:lookup``, ...)."""
+    """The calls into one plugin, by method (``route:GET /items``, ``export:lookup``, ...)."""
 
     __slots__ = ("_methods",)
 

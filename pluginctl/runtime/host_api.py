@@ -112,7 +112,7 @@ class HostServices:
         runtime = self._plugins.get(subscriber)
         if runtime is None or runtime.state is not PluginState.ACTIVE:
             raise WorkerCrashed(subscriber, "not active")
-        return await runtime.call("event", topic, publisher, payload)
+        return await runtime.call("event", topic, publisher, payload, key=runtime.event_key(topic))
 
     def _event_failed(self, subscriber: str, topic: str, exc: BaseException) -> None:
         logger.warning("plugin %s failed on event %s: %s", subscriber, topic, exc)

@@ -22,7 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
 
     from pluginctl.runtime.plugin_runtime import PluginRuntime
 
@@ -31,29 +31,12 @@ from pluginctl.runtime.call_stats import LATENCY_BUCKETS_S
 __all__ = [
     "HostCollector",
     "MetricsSource",
-    "method_label",
     "registry_for",
     "summarize",
     "worker_memory",
 ]
 
 _BREAKER_VALUES = {"closed": 0.0, "half-open": 1.0, "open": 2.0}
-
-
-def method_label(method: str, routes: Sequence[tuple[str, str]]) -> str:
-    """A method key as a person reads it: a route's index becomes its method and path.
-
-    Example:
-        >>> method_label("route:1", [("GET", "/a"), ("POST", "/b/{id}")])
-        'route:POST /b/{id}'
-        >>> method_label("export:echo", [])
-        'export:echo'
-    """
-    kind, _, key = method.partition(":")
-    if kind == "route" and key.isdigit() and int(key) < len(routes):
-        verb, path = routes[int(key)]
-        return f"route:{verb} {path}"
-    return method
 
 
 def worker_memory(pid: int | None) -> tuple[int, int] | None:
@@ -135,14 +118,13 @@ def _calls(plugins: list[PluginRuntime]) -> Iterator[Metric]:
     )
     for runtime in plugins:
         for method, stats in runtime.calls.methods().items():
-            label = method_label(method, runtime.routes)
             for outcome, count in stats.outcomes.items():
-                calls.add_metric([runtime.name, label, outcome], count)
+                calls.add_metric([runtime.name, method, outcome], count)
             cumulative, buckets = 0, []
             for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), stats.buckets, strict=True):
                 cumulative += count
                 buckets.append((_bound(bound), cumulative))
-            latency.add_metric([runtime.name, label], buckets, stats.sum_s)
+            latency.add_metric([runtime.name, method], buckets, stats.sum_s)
     yield from (calls, latency)
 
 
@@ -183,8 +165,7 @@ def _failures(plugins: list[PluginRuntime]) -> Iterator[Metric]:
             restarts.add_metric([name, kind], count)
         breaker.add_metric([name, "*"], _BREAKER_VALUES[runtime.breaker.state])
         for method, method_breaker in runtime.method_breakers.items():
-            label = method_label(method, runtime.routes)
-            breaker.add_metric([name, label], _BREAKER_VALUES[method_breaker.state])
+            breaker.add_metric([name, method], _BREAKER_VALUES[method_breaker.state])
         for family, count in runtime.policy.tally.rate_limited.items():
             limited.add_metric([name, family], count)
         for capability, count in runtime.policy.tally.denied.items():

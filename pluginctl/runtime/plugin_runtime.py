@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
 
 _monotonic = time.monotonic
+_MAX_METHOD_BREAKERS = 256  # as many methods as the metrics count one by one
 _perf_counter = time.perf_counter
 
 
@@ -94,6 +95,9 @@ class PluginRuntime:
     # held by every change of its lifecycle (start, stop, enable, disable, reload,
     # restart), so that an operator's disable is never undone by a restart in flight
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _route_key_cache: tuple[Registrations | None, list[str]] | None = field(
+        default=None, repr=False
+    )
     # what the sandbox refused it, by operation (`pluginctl.runtime.refusals`)
     sandbox_denied: Counter[str] = field(default_factory=Counter, repr=False)
     output: OutputBudget | None = field(default=None, repr=False)  # its log lines' budget
@@ -141,18 +145,50 @@ class PluginRuntime:
     async def handle(self, route_index: int, request: HttpRequest) -> HttpResponse:
         """Serve one HTTP request with the plugin's route ``route_index``."""
         self.policy.limit("calls")
-        result = await self.call("route", route_index, request)
+        key = self._route_keys()[route_index]
+        result = await self.call("route", route_index, request, key=key)
         return msgspec.convert(result, HttpResponse)
 
-    def call(self, method: str, *args: object, timeout_s: float | None = None) -> Awaitable[object]:
+    def _route_keys(self) -> list[str]:
+        """``route:GET /path`` for each route: what breakers and metrics count it under.
+
+        By method and path, not by index, so a reload that adds a route does not hand
+        one route's breaker and figures to another.
+        """
+        registrations = self.registrations
+        cached = self._route_key_cache
+        if cached is None or cached[0] is not registrations:
+            keys = [f"route:{verb} {path}" for verb, path in self.routes]
+            cached = self._route_key_cache = (registrations, keys)
+        return cached[1]
+
+    def event_key(self, topic: str) -> str:
+        """``event:<pattern>``: the subscription ``topic`` matched (bounded by the manifest).
+
+        Keyed by pattern, not by topic, so a publisher inventing topics cannot grow the
+        subscriber's breakers and metrics without bound.
+        """
+        from pluginctl.permissions import topic_matches
+
+        patterns = [] if self.registrations is None else self.registrations.events
+        matched = next((p for p in patterns if topic_matches(p, topic)), "*")
+        return f"event:{matched}"
+
+    def call(
+        self, method: str, *args: object, timeout_s: float | None = None, key: str | None = None
+    ) -> Awaitable[object]:
         """Call the worker, through the circuit breakers; failures count (see `failed`).
+
+        ``key`` names what the call counts under for breakers and metrics (default:
+        ``method:first-argument``, such as ``export:lookup``).
 
         Raises (when awaited):
             CircuitOpen: the plugin's breaker, or this method's, is open.
         """
         channel = self.channel
         self.requests += 1
-        key = f"{method}:{args[0]}" if args else method
+        if key is None:
+            key = f"{method}:{args[0]}" if args else method
         if channel is None or not channel.is_open:
             self.errors += 1
             self.calls.observe(key, None, "crashed")
@@ -164,7 +200,7 @@ class PluginRuntime:
             return self._refused(None, self.breaker.retry_after_s(now))
         breaker = self.method_breakers.get(key)
         if breaker is None:
-            breaker = self.method_breakers[key] = CircuitBreaker(self.breaker.policy)
+            key, breaker = self._new_method_breaker(key)
         method_admits = breaker.admit(now)
         if method_admits is False:
             self.calls.observe(key, None, "circuit_open")
@@ -178,6 +214,16 @@ class PluginRuntime:
                 lambda done: self._probed(done, plugin_admits == "probe", breaker)
             )
         return future
+
+    def _new_method_breaker(self, key: str) -> tuple[str, CircuitBreaker]:
+        """A breaker for a method not seen before, and the key it counts under."""
+        if len(self.method_breakers) >= _MAX_METHOD_BREAKERS:  # one for all the rest
+            key = "other"
+            found = self.method_breakers.get(key)
+            if found is not None:
+                return key, found
+        breaker = self.method_breakers[key] = CircuitBreaker(self.breaker.policy)
+        return key, breaker
 
     def _refused(self, method: str | None, retry_after_s: float) -> asyncio.Future[object]:
         refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()

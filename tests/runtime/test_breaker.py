@@ -10,7 +10,7 @@ import pytest
 from pluginctl.errors import CallTimeout, CircuitOpen, RemoteError
 from pluginctl.runtime.audit import read
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
-from tests.runtime.host_harness import FIXTURES, running_host
+from tests.runtime.host_harness import FIXTURES, running_host, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,3 +107,21 @@ def test_old_failures_leave_the_window() -> None:
 def test_a_wrong_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="failure_ratio"):
         BreakerPolicy(failure_ratio=0)
+
+
+def test_events_count_under_the_subscription_not_the_topic(tmp_path: Path) -> None:
+    """A publisher inventing topics cannot grow the subscriber's breakers or metrics."""
+
+    async def scenario() -> None:
+        async with running_host(FIXTURES / "listener", data_dir=tmp_path) as (host, _):
+            listener = host.endpoint("listener")
+            assert listener is not None
+            for n in range(30):
+                await listener.call("export", "publish", [f"orders.n{n}", n], {})
+            await wait_for(lambda: listener.calls.methods().get("event:orders.*") is not None)
+            await wait_for(lambda: listener.calls.methods()["event:orders.*"].calls == 30)
+            events = {key for key in listener.method_breakers if key.startswith("event:")}
+            assert events == {"event:orders.*"}
+            assert {k for k in listener.calls.methods() if k.startswith("event:")} == events
+
+    asyncio.run(scenario())

@@ -271,3 +271,29 @@ def test_a_new_dependency_that_is_not_running_is_refused_with_the_fix(tmp_path: 
             await reload(host, project)
 
     asyncio.run(scenario())
+
+
+def test_a_route_keeps_its_figures_and_breaker_when_a_reload_adds_one_before_it(
+    tmp_path: Path,
+) -> None:
+    project = copy_hello(tmp_path)
+
+    async def scenario() -> None:
+        async with running_host(project, data_dir=tmp_path / "data") as (host, client):
+            await greet(client)
+            index = '@plugin.route("GET", "/")\n'
+            first = (
+                '@plugin.route("GET", "/first")\nasync def first(request, api):\n    return {}\n'
+            )
+            edit(project, index, f"{first}\n\n{index}")
+            await reload(host, project)
+            await greet(client)
+            hello = host.endpoint("hello")
+            assert hello is not None
+            assert hello.routes[0] == ("GET", "/first")  # the indexes moved
+            methods = hello.calls.methods()
+            assert methods["route:GET /hello/{name}"].calls == 2
+            assert "route:GET /first" not in methods
+            assert set(hello.method_breakers) == {"route:GET /hello/{name}"}
+
+    asyncio.run(scenario())
