@@ -226,6 +226,15 @@ class Channel(asyncio.Protocol):
         """Calls sent and not yet answered."""
         return len(self._pending)
 
+    def busy_until(self) -> float:
+        """The latest deadline (event loop time) of the calls in flight; 0 without any.
+
+        Calls without a deadline (pings) do not count: this says until when the
+        peer may rightly be silent, working on what it was asked.
+        """
+        deadlines = [call.deadline for call in self._pending.values() if call.deadline != math.inf]
+        return max(deadlines, default=0.0)
+
     async def wait_idle(self, *, timeout_s: float) -> bool:
         """Wait until no call of this side is in flight; False when ``timeout_s`` ran out."""
         deadline = self._loop.time() + timeout_s

@@ -182,6 +182,8 @@ class HealthMonitor:
         """Ping an idle worker; kill it if it does not answer within ``timeout_s``."""
         if time.monotonic() - channel.last_heard < policy.interval_s:
             return True  # it is talking: traffic is liveness
+        if channel.busy_until() > asyncio.get_running_loop().time():
+            return True  # silent on a call still within its deadline: that call's deadline judges
         try:
             runtime.health.ping_s = await channel.ping(timeout_s=policy.timeout_s)
         except CallTimeout:

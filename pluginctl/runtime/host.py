@@ -414,7 +414,7 @@ class Host:
         runtime.crashes = CrashHistory(
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
-        runtime.on_timeout = lambda deadline: self.supervisor.check_stuck(runtime, deadline)
+        runtime.on_timeout = lambda call: self.supervisor.check_stuck(runtime, call)
         runtime.on_breaker_open = lambda key, error: self._breaker_opened(runtime, key, error)
         runtime.output = OutputBudget(
             source.name,
@@ -705,7 +705,11 @@ class Host:
         runtime.exit_reason = runtime.exit_kind = None
         runtime.restarts += 1
         await self._start_plugin(runtime)
-        return cast("PluginState", runtime.state) is PluginState.ACTIVE  # changed by the start
+        if cast("PluginState", runtime.state) is PluginState.ACTIVE:  # changed by the start
+            return True
+        # what the next restart is for: how this start failed, when the worker said
+        runtime.exit_kind = cast("str | None", runtime.exit_kind) or "start_failed"
+        return False
 
     async def enable_plugin(self, name: str) -> PluginRuntime:
         """Start a disabled (or failed) plugin again, with a clean crash record.

@@ -163,25 +163,34 @@ async def run_host(
     host = Host(plan.order, host_options(plan.config))
     stop = stop or asyncio.Event()
     token = secrets.token_urlsafe(32)
+    gateway: Gateway | None = None
     try:
         await host.start()
         gateway = await start_gateway(host, sock, control_token=token)
         # what start-up made lives as long as the host: keep it out of every later
         # collection, or a full one scans it all and stalls every plugin's requests
+        gc.collect()
         gc.freeze()
         on_ready(RunningHost(host, gateway.url))
         with (
             _stop_on_signals(stop),
             host_record(host.options.data_dir, url=gateway.url, token=token),
         ):
-            waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
-            ending: list[asyncio.Future[object]] = [gateway.serving, waiter]  # type: ignore[list-item]  # None and bool
-            await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
-        await gateway.stop()
-        waiter.cancel()
+            await _serve_until(stop, gateway)
     finally:
+        if gateway is not None and not gateway.serving.done():
+            await gateway.stop()  # no request reaches a host that is stopping
         await host.stop()
         sock.close()
+
+
+async def _serve_until(stop: asyncio.Event, gateway: Gateway) -> None:
+    waiter: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+    try:
+        ending: list[asyncio.Future[object]] = [gateway.serving, waiter]  # type: ignore[list-item]  # None and bool
+        await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 @dataclass(frozen=True, slots=True)

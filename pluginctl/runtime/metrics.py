@@ -11,6 +11,7 @@ imports this module only when it is first scraped.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import (
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _BREAKER_VALUES = {"closed": 0.0, "half-open": 1.0, "open": 2.0}
+_MAX_CACHED_PIDS = 4096
 
 
 def worker_memory(pid: int | None) -> tuple[int, int] | None:
@@ -65,13 +67,34 @@ class HostCollector(Collector):
 
     def __init__(self, host: MetricsSource) -> None:
         self._host = host
+        self._memory = _MemoryCache()
 
     def collect(self) -> Iterator[Metric]:
         plugins = self._host.plugins
         yield from _lifecycle(plugins)
         yield from _calls(plugins)
         yield from _failures(plugins)
-        yield from _resources(plugins)
+        yield from _resources(plugins, self._memory)
+
+
+class _MemoryCache:
+    """Workers' memory, read at most once a second: scrapes may come often, from anyone."""
+
+    max_age_s = 1.0
+
+    def __init__(self) -> None:
+        self._read: dict[int, tuple[float, tuple[int, int] | None]] = {}
+
+    def of(self, pid: int | None) -> tuple[int, int] | None:
+        if pid is None:
+            return None
+        now = time.monotonic()
+        cached = self._read.get(pid)
+        if cached is None or now - cached[0] > self.max_age_s:
+            if len(self._read) > _MAX_CACHED_PIDS:
+                self._read.clear()  # workers come and go: forget the old ones
+            cached = self._read[pid] = (now, worker_memory(pid))
+        return cached[1]
 
 
 def registry_for(host: MetricsSource) -> CollectorRegistry:
@@ -175,7 +198,7 @@ def _failures(plugins: list[PluginRuntime]) -> Iterator[Metric]:
     yield from (crashes, restarts, breaker, limited, denied, refused)
 
 
-def _resources(plugins: list[PluginRuntime]) -> Iterator[Metric]:
+def _resources(plugins: list[PluginRuntime], memory_of: _MemoryCache) -> Iterator[Metric]:
     rss = GaugeMetricFamily(
         "pluginctl_worker_rss_bytes", "Resident memory of each worker", labels=["plugin"]
     )
@@ -193,7 +216,7 @@ def _resources(plugins: list[PluginRuntime]) -> Iterator[Metric]:
         labels=["plugin"],
     )
     for runtime in plugins:
-        memory = worker_memory(runtime.pid)
+        memory = memory_of.of(runtime.pid)
         if memory is not None:
             rss.add_metric([runtime.name], memory[0])
             uss.add_metric([runtime.name], memory[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import math
 import os
 import time
 from collections import Counter
@@ -88,8 +87,8 @@ class PluginRuntime:
     restarts_by_kind: Counter[str] = field(default_factory=Counter, repr=False)
     restart_at: float | None = None
     restart_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
-    # told the deadline (loop time) of a call that timed out, if it had one
-    on_timeout: Callable[[float | None], None] | None = field(default=None, repr=False)
+    # told of a call that timed out (its channel and deadline say which worker, and when)
+    on_timeout: Callable[[Call], None] | None = field(default=None, repr=False)
     calls: CallMetrics = field(default_factory=CallMetrics, repr=False)
     health: Health = field(default_factory=Health, repr=False)
     # held by every change of its lifecycle (start, stop, enable, disable, reload,
@@ -263,9 +262,9 @@ class PluginRuntime:
         The host gives this to the plugin's channel as its ``map_failure``; a failed
         traffic call counts against the plugin's breaker and its method's.
         """
-        self.errors += 1
         key = None if call is None else call.key
-        if key is not None:
+        if key is not None:  # traffic: pings, hooks and lifecycle calls are not counted
+            self.errors += 1
             assert call is not None
             self.calls.observe(key, _perf_counter() - call.started, _outcome(error))
             timeout = isinstance(error, CallTimeout)
@@ -274,9 +273,8 @@ class PluginRuntime:
             breaker = self.method_breakers.get(key)  # any failure: this method is
             if breaker is not None:
                 self._breaker_failed(breaker, key, error)
-        if isinstance(error, CallTimeout) and self.on_timeout is not None:
-            deadline = None if call is None or call.deadline == math.inf else call.deadline
-            self.on_timeout(deadline)  # the host checks whether the worker is stuck
+        if isinstance(error, CallTimeout) and self.on_timeout is not None and call is not None:
+            self.on_timeout(call)  # the host checks whether the worker is stuck
         if isinstance(error, ChannelClosed):
             return WorkerCrashed(self.name, self.exit_reason or "it closed its channel")
         return error

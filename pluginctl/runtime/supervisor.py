@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import signal
 import time
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from pluginctl.runtime.audit import AuditLog
-    from pluginctl.runtime.channel import Channel
+    from pluginctl.runtime.channel import Call, Channel
     from pluginctl.runtime.plugin_runtime import PluginRuntime
     from pluginctl.runtime.processes import WorkerProcess
 
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_MIN_PROBE_S = 0.05  # however late a timeout is noticed, a worker gets this to answer
 
 
 class RestartPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -297,27 +300,33 @@ class Supervisor:
             runtime.restart_handle = None
         runtime.restart_at = None
 
-    def check_stuck(self, runtime: PluginRuntime, deadline: float | None = None) -> None:
-        """A call to ``runtime`` timed out: kill its worker if it stays silent past the grace.
+    def check_stuck(self, runtime: PluginRuntime, call: Call) -> None:
+        """``call`` to ``runtime`` timed out: kill its worker if it stays silent past the grace.
 
-        The grace counts from the call's ``deadline`` (event loop time) when given, so
-        a timeout noticed late does not push the kill later.
+        Only the worker that serves the plugin now is probed (a call to a worker being
+        retired or replaced has its own end). The grace counts from the call's deadline,
+        so a timeout noticed late does not push the kill later, but the worker always
+        gets a short while to answer.
         """
         process, channel = runtime.process, runtime.channel
-        if process is None or channel is None or channel in self._probing:
+        if process is None or channel is not call.channel or channel in self._probing:
             return
         self._probing.add(channel)
-        loop = asyncio.get_running_loop()
-        wait_s = self._grace_s if deadline is None else deadline + self._grace_s - loop.time()
-        self._spawn(self._probe_stuck(runtime, process, channel, max(wait_s, 0.001)))
+        wait_s = self._grace_s
+        if call.deadline != math.inf:
+            wait_s = call.deadline + self._grace_s - asyncio.get_running_loop().time()
+        wait_s = max(wait_s, min(self._grace_s, _MIN_PROBE_S))
+        self._spawn(self._probe_stuck(runtime, process, channel, wait_s))
 
     async def _probe_stuck(
         self, runtime: PluginRuntime, process: WorkerProcess, channel: Channel, wait_s: float
     ) -> None:
-        grace = self._grace_s
+        grace, sent = self._grace_s, time.monotonic()
         try:
             await channel.ping(timeout_s=wait_s)
         except (PluginctlError, OSError):
+            if channel.last_heard > sent:
+                return  # it answered something meanwhile: alive, only slow
             self.kill(
                 runtime,
                 process,

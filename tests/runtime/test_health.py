@@ -139,6 +139,21 @@ def test_an_unresponsive_worker_is_killed_and_restarted(tmp_path: Path) -> None:
     assert crashed[0]["kind"] == "unresponsive"
 
 
+def test_a_worker_silent_on_a_call_within_its_deadline_is_not_killed(tmp_path: Path) -> None:
+    """Pings go unanswered while a handler blocks the loop; its call's deadline judges."""
+
+    async def scenario() -> None:
+        async with moody_host(tmp_path) as (_host, _client, moody):
+            pid = moody.pid
+            answer = await moody.call("export", "block", [1.0], {}, timeout_s=5)  # > 0.55 s
+            assert answer == "done"
+            assert moody.pid == pid
+            assert moody.restarts == 0
+
+    asyncio.run(scenario())
+    assert audit_events(tmp_path, "worker.killed") == []
+
+
 def test_traffic_counts_as_liveness_and_an_idle_worker_is_pinged(tmp_path: Path) -> None:
     async def scenario() -> None:
         policy = HealthPolicy(interval_s=0.2, timeout_s=1.0, hook_timeout_s=1.0)
