@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["HostClient", "HostStatus"]
 
 _TIMEOUT_S = 30.0  # enabling a plugin waits for it to start
+_HINTS = {
+    404: "pluginctl status lists the plugins the host runs",
+    409: "try again once the plugin has finished starting",
+}
 _TOKEN_HINT = "it is the token of the host's <data_dir>/hosts/<pid>.json"  # noqa: S105  # a hint
 
 
@@ -147,7 +151,10 @@ def _answer(url: str, response: httpx.Response) -> dict[str, object]:
         raise UserError(f"the host at {url} refused the token (401)", hint=_TOKEN_HINT)
     if response.status_code != 200:
         said = body.get("error") if isinstance(body, dict) else None
-        raise UserError(f"the host at {url} answered {response.status_code}: {said or '?'}")
+        hint = _HINTS.get(response.status_code, "the host's log says more")
+        raise UserError(
+            f"the host at {url} answered {response.status_code}: {said or '?'}", hint=hint
+        )
     if not isinstance(body, dict):
         raise UserError(f"the host at {url} answered something that is not a JSON object")
     return body
