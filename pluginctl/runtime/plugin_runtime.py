@@ -281,8 +281,9 @@ class PluginRuntime:
 
     def answered(self, call: Call) -> None:
         """Count a call that succeeded (the channel's ``on_answered``)."""
-        assert call.key is not None
-        self.calls.observe(call.key, _perf_counter() - call.started, "ok")
+        key = call.key
+        assert key is not None  # the channel tells only of keyed calls
+        self.calls.observe_ok(key, _perf_counter() - call.started)
 
     def _breaker_failed(
         self, breaker: CircuitBreaker, key: str | None, error: BaseException
