@@ -24,6 +24,20 @@ from bench._suites import available_suites, load_suite
 from bench._template import TEMPLATE_DIR, extra_context
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def run_bench(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS...`` from the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 CLI_METRICS = ("cli_help_ms", "cli_version_ms", "create_ms")
 METRIC_KEYS = {
     "value",
@@ -68,14 +82,7 @@ class SuiteRun:
 @pytest.fixture(scope="module")
 def cli_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     path = tmp_path_factory.mktemp("bench") / "nested" / "cli.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "cli", "--quick", "--json", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    done = run_bench("cli", "--quick", "--json", str(path), timeout_s=110)
     assert path.is_file(), f"no report written; stderr:\n{done.stderr}"
     report = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(report, dict)
@@ -227,14 +234,7 @@ def test_unknown_suite_is_a_usage_error_listing_the_suites(
 
 
 def test_unknown_suite_from_the_command_line_exits_2() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "nope", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("nope", "--quick")
     assert done.returncode == 2
     assert "available suites:" in done.stderr
 

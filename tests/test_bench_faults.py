@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import doctest
 import importlib
-import math
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import psutil
@@ -21,17 +18,15 @@ from bench.__main__ import main
 from bench._errors import BenchError
 from bench._load import LoadPlan, LoadProcess
 from bench._suites import available_suites, describe_suite, load_suite, runner, takes_duration
-from tests.test_bench import METRIC_KEYS, REPO
-from tests.test_bench_runtime import SuiteRun
+from tests.test_bench import run_bench
+from tests.test_bench_runtime import IN_RUN, Expected, SuiteRun, check_report
 
 if TYPE_CHECKING:
     from bench._metric import Metric
 
-#: Each suite's metrics, with the unit, anchor and goal of each (None: set in the run).
-Expected = dict[str, tuple[str, str | None, str | None]]
 PLAIN_RAISE = "raise and catch a plain exception"
 FAULTS_METRICS: Expected = {
-    "crash_to_healthy_ms": ("ms", "fresh start of the same plugin (enable_plugin)", None),
+    "crash_to_healthy_ms": ("ms", "fresh start of the same plugin (enable_plugin)", IN_RUN),
     "failfast_breaker_us": ("us", PLAIN_RAISE, "<= 5 us"),
     "failfast_rate_limited_us": ("us", PLAIN_RAISE, "<= 5 us"),
     "failfast_denied_us": ("us", PLAIN_RAISE, "<= 5 us"),
@@ -62,34 +57,6 @@ def chaos_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     return SuiteRun("chaos", tmp_path_factory.mktemp("bench-chaos"))
 
 
-def _check_report(run: SuiteRun, suite: str, expected: Expected) -> None:
-    assert run.report["suite"] == suite
-    assert set(run.metrics) == set(expected)
-    failed = {name: entry.get("error") for name, entry in run.metrics.items() if "error" in entry}
-    assert failed == {}
-    assert run.returncode == 0, run.stdout + run.stderr
-    for name, (unit, anchor, goal) in expected.items():
-        entry = run.metrics[name]
-        assert set(entry) >= METRIC_KEYS, name
-        assert (entry["unit"], entry["anchor"]) == (unit, anchor), name
-        if goal is not None:
-            assert entry["goal"] == goal, name
-        assert isinstance(entry["runs"], int)
-        assert entry["runs"] > 0
-        figures = ["value", "p95"] + ([] if anchor is None else ["anchor_value", "ratio"])
-        for key in figures:
-            _check_figure(name, key, entry[key])
-        assert name in run.stdout
-
-
-def _check_figure(name: str, key: str, figure: object) -> None:
-    assert isinstance(figure, float | int), (name, key, figure)
-    assert math.isfinite(figure), (name, key, figure)
-    if name in MAY_BE_NEGATIVE and key in ("value", "p95", "ratio"):
-        return
-    assert figure >= 0 if name in MAY_BE_ZERO else figure > 0, (name, key, figure)
-
-
 def _number(extra: dict[str, object], key: str) -> float:
     value = extra[key]
     assert isinstance(value, float | int), (key, value)
@@ -103,7 +70,7 @@ def _number(extra: dict[str, object], key: str) -> float:
 @pytest.mark.timeout(300)
 @pytest.mark.xdist_group("bench_faults_suite")
 def test_faults_suite_measures_every_metric(faults_suite: SuiteRun) -> None:
-    _check_report(faults_suite, "faults", FAULTS_METRICS)
+    check_report(faults_suite, "faults", FAULTS_METRICS, may_be_negative=MAY_BE_NEGATIVE)
 
 
 @pytest.mark.slow
@@ -160,7 +127,7 @@ def test_overruns_and_sandbox_report_their_parts(faults_suite: SuiteRun) -> None
 @pytest.mark.timeout(300)
 @pytest.mark.xdist_group("bench_chaos_suite")
 def test_chaos_suite_measures_every_metric(chaos_suite: SuiteRun) -> None:
-    _check_report(chaos_suite, "chaos", CHAOS_METRICS)
+    check_report(chaos_suite, "chaos", CHAOS_METRICS, may_be_zero=MAY_BE_ZERO)
 
 
 @pytest.mark.slow
@@ -225,14 +192,7 @@ def test_duration_for_a_suite_without_one_is_a_usage_error(
 
 @pytest.mark.parametrize("given", ["0", "-3", "soon"])
 def test_duration_must_be_a_positive_number(given: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "chaos", "--duration", given],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("chaos", "--duration", given)
     assert done.returncode == 2
     assert "--duration" in done.stderr
 
