@@ -35,7 +35,9 @@ def status(
     if json_output:
         from pluginctl.cli._output import print_json
 
-        print_json([{"url": a.url, "report": a.report, "error": a.error} for a in answers])
+        print_json(
+            [{"url": a.url, "report": a.report, "error": a.error and str(a.error)} for a in answers]
+        )
     else:
         for answer in answers:
             _show(answer)
@@ -48,14 +50,12 @@ def status(
 def _show(host: HostStatus) -> None:
     from rich.markup import escape
 
-    from pluginctl.cli._output import console, err_console
+    from pluginctl.cli._output import console, report_error
 
     out = console()
     if host.report is None:
-        err = err_console()
-        err.print(f"[bold red]error:[/] {escape(str(host.error))}")
-        if host.hint:
-            err.print(f"  [bold cyan]hint:[/] {escape(host.hint)}")
+        if host.error is not None:
+            report_error(host.error)
         return
     about = host.report.get("host")
     about = about if isinstance(about, dict) else {}

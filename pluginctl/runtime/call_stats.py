@@ -22,15 +22,13 @@ from __future__ import annotations
 from bisect import bisect_left as _bisect
 from collections import Counter
 
-__all__ = ["LATENCY_BUCKETS_S", "OUTCOMES", "CallMetrics", "MethodStats"]
+__all__ = ["LATENCY_BUCKETS_S", "CallMetrics", "MethodStats"]
 
 #: Upper bounds of the latency histogram's buckets: a round trip is tens of microseconds.
 LATENCY_BUCKETS_S: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-#: Outcomes of a call, as the ``outcome`` label says them.
-OUTCOMES = ("ok", "error", "timeout", "crashed", "circuit_open")
 _MAX_METHODS = 256  # per plugin: past this, calls count under one "other" method
 _OTHER = "other"
 

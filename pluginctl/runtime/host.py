@@ -335,13 +335,10 @@ class Host:
             settings = self._settings(source)
         except ConfigError as exc:
             return self._reload_failed(runtime, begun, f"{exc}\nhint: {exc.hint}")
-        await self._discard(runtime.process, runtime.channel)
         runtime.source, runtime.settings = source, settings
         runtime.policy = self._policy(source)
         runtime.call_timeout_s = self._call_timeout(source)
-        runtime.process = runtime.channel = None
-        runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
-        await self._start_plugin(runtime)
+        await self._start_afresh(runtime)
         latency_ms = (time.perf_counter() - begun) * 1000
         if runtime.state is not PluginState.ACTIVE:
             return Reload(runtime.name, ok=False, latency_ms=latency_ms, error=runtime.last_error)
@@ -699,16 +696,13 @@ class Host:
             or self._plugins.get(runtime.name) is not runtime
         ):
             return None  # stopped, disabled, removed or reloaded meanwhile
-        await self._discard(runtime.process, runtime.channel)
-        runtime.process = runtime.channel = None
         runtime.restarts_by_kind[runtime.exit_kind or "unknown"] += 1
-        runtime.exit_reason = runtime.exit_kind = None
         runtime.restarts += 1
-        await self._start_plugin(runtime)
+        await self._start_afresh(runtime, forget_error=False)
         if cast("PluginState", runtime.state) is PluginState.ACTIVE:  # changed by the start
             return True
         # what the next restart is for: how this start failed, when the worker said
-        runtime.exit_kind = cast("str | None", runtime.exit_kind) or "start_failed"
+        runtime.exit_kind = runtime.exit_kind or "start_failed"
         return False
 
     async def enable_plugin(self, name: str) -> PluginRuntime:
@@ -738,10 +732,16 @@ class Host:
         if runtime.crashes is not None:
             runtime.crashes.reset()
         runtime.operator_disabled = False
+        self.audit.record("plugin.enabled", plugin=name)
+        await self._start_afresh(runtime)
+
+    async def _start_afresh(self, runtime: PluginRuntime, *, forget_error: bool = True) -> None:
+        """End what is left of ``runtime``'s worker, forget how it ended, start a new one."""
         await self._discard(runtime.process, runtime.channel)
         runtime.process = runtime.channel = None
-        runtime.exit_reason = runtime.exit_kind = runtime.last_error = None
-        self.audit.record("plugin.enabled", plugin=name)
+        runtime.exit_reason = runtime.exit_kind = None
+        if forget_error:
+            runtime.last_error = None
         await self._start_plugin(runtime)
 
     async def enable_or_reset(self, name: str) -> None:
@@ -846,6 +846,13 @@ class Host:
             },
             "plugins": [summarize(runtime) for runtime in self._plugins.values()],
         }
+
+    def plugin_status(self, name: str) -> dict[str, object] | None:
+        """One plugin's entry of `status`, or None if there is none."""
+        from pluginctl.runtime.metrics import summarize
+
+        runtime = self._plugins.get(name)
+        return None if runtime is None else summarize(runtime)
 
     def metrics(self) -> CollectorRegistry:
         """The Prometheus registry of this host's metrics (made once)."""

@@ -39,14 +39,12 @@ class HostStatus:
     Attributes:
         url: The host's gateway.
         report: Its ``/status`` body, or None when it did not answer.
-        error: Why not.
-        hint: What to do about it.
+        error: Why not, and what to do about it.
     """
 
     url: str
     report: dict[str, object] | None = None
-    error: str | None = None
-    hint: str | None = None
+    error: UserError | None = None
 
     @property
     def healthy(self) -> bool:
@@ -106,7 +104,7 @@ class HostClient:
         try:
             report = self._request("GET", "/status")
         except UserError as exc:
-            return HostStatus(self.url, error=str(exc), hint=exc.hint)
+            return HostStatus(self.url, error=exc)
         return HostStatus(self.url, report=report)
 
     def act(self, plugin: str, action: str) -> dict[str, object]:

@@ -74,8 +74,6 @@ class PluginRuntime:
     exit_reason: str | None = None
     exit_kind: str | None = None  # a label for how the worker ended (`crash_kind`)
     started_at: float | None = None
-    requests: int = 0
-    errors: int = 0
     breaker: CircuitBreaker = field(
         default_factory=lambda: CircuitBreaker(BreakerPolicy()), repr=False
     )
@@ -108,6 +106,16 @@ class PluginRuntime:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def requests(self) -> int:
+        """Calls into the plugin that have ended (HTTP requests, exports, events)."""
+        return self.calls.overall().calls
+
+    @property
+    def errors(self) -> int:
+        """Those of `requests` that failed."""
+        return self.calls.overall().failures
 
     @property
     def pid(self) -> int | None:
@@ -185,11 +193,9 @@ class PluginRuntime:
             CircuitOpen: the plugin's breaker, or this method's, is open.
         """
         channel = self.channel
-        self.requests += 1
         if key is None:
             key = f"{method}:{args[0]}" if args else method
         if channel is None or not channel.is_open:
-            self.errors += 1
             self.calls.observe(key, None, "crashed")
             return self._gone()
         now = _monotonic()
@@ -264,7 +270,6 @@ class PluginRuntime:
         """
         key = None if call is None else call.key
         if key is not None:  # traffic: pings, hooks and lifecycle calls are not counted
-            self.errors += 1
             assert call is not None
             self.calls.observe(key, _perf_counter() - call.started, _outcome(error))
             timeout = isinstance(error, CallTimeout)
@@ -297,7 +302,7 @@ class PluginRuntime:
 
     def describe(self) -> dict[str, object]:
         """Plain data for ``pluginctl list --json``, /healthz and the admin UI."""
-        manifest = self.source.manifest
+        manifest, overall = self.source.manifest, self.calls.overall()
         return {
             "name": self.name,
             "version": self.source.version,
@@ -310,8 +315,8 @@ class PluginRuntime:
                 f"{m} /plugins/{self.name}{self.prefix.rstrip('/')}{p}" for m, p in self.routes
             ],
             "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else None,
-            "requests": self.requests,
-            "errors": self.errors,
+            "requests": overall.calls,
+            "errors": overall.failures,
             "restarts": self.restarts,
             "operator_disabled": self.operator_disabled,
             "breaker": self.breaker.state,

@@ -58,9 +58,7 @@ def control_routes(host: ManagedHost, *, token: str) -> list[Route]:
                 await host.disable_plugin(name)
         except UserError as exc:
             return error_response(409, str(exc), request_id=rid)
-        plugins = host.status().get("plugins")
-        found = [p for p in plugins if p.get("name") == name] if isinstance(plugins, list) else []
-        return json_response(found[0] if found else {"name": name})
+        return json_response(host.plugin_status(name) or {"name": name})
 
     return [
         Route("/status", guard(status), methods=["GET"]),

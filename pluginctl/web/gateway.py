@@ -170,6 +170,9 @@ class ManagedHost(GatewayHost, Protocol):
     def status(self) -> dict[str, object]:
         """The host and every plugin's figures, as plain data."""
 
+    def plugin_status(self, name: str) -> dict[str, object] | None:
+        """One plugin's entry of `status`, or None if there is none."""
+
     async def enable_or_reset(self, name: str) -> None:
         """Start a stopped plugin again, or close an active one's breakers."""
 
