@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-__all__ = ["EVENTS", "AuditLog", "read"]
+__all__ = ["EVENTS", "AuditLog", "AuditThrottle", "read"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,40 @@ class AuditLog:
                 exc.strerror,
                 dropped,
             )
+
+
+class AuditThrottle:
+    """At most one audit record per ``interval_s``; counts what it held back meanwhile.
+
+    For records a plugin can cause in a loop (denials, rate limit hits, sandbox
+    refusals): the first goes out at once, the ones within the interval are counted
+    into the next.
+
+    Example:
+        >>> throttle = AuditThrottle()
+        >>> throttle.allow(0.0), throttle.allow(0.5), throttle.allow(0.6, count=3)
+        (0, None, None)
+        >>> throttle.allow(1.2)  # four held back since the last record
+        4
+    """
+
+    __slots__ = ("held", "interval_s", "last")
+
+    def __init__(self, *, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self.last: float | None = None
+        self.held = 0
+
+    def allow(self, now: float, *, count: int = 1) -> int | None:
+        """How many were held back since the last record, when one may be written now.
+
+        None when not: then ``count`` more are held back for the next.
+        """
+        if self.last is not None and now - self.last < self.interval_s:
+            self.held += count
+            return None
+        held, self.held, self.last = self.held, 0, now
+        return held
 
 
 def read(path: Path) -> Iterator[dict[str, object]]:

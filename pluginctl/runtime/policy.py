@@ -17,6 +17,7 @@ What goes to the audit log (`pluginctl.runtime.audit.AuditLog`):
 
 Example:
     >>> from pluginctl.errors import PermissionDenied, RateLimited
+from pluginctl.runtime.audit import AuditThrottle
     >>> from pluginctl.manifest import RateLimit
     >>> from pluginctl.permissions import PermissionSet
     >>> policy = Policy(
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Self
 
 from pluginctl.errors import PermissionDenied, RateLimited
 from pluginctl.manifest import RATE_LIMITED_CAPABILITIES
+from pluginctl.runtime.audit import AuditThrottle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -172,7 +174,7 @@ class Policy:
         self._bare, self._scoped = _index(permissions.permissions)
         self._decisions: dict[tuple[str, str], bool] = {}
         self._buckets = _buckets({**defaults, **rates}, clock=clock)
-        self._throttles: dict[str, _AuditThrottle] = {}
+        self._throttles: dict[str, AuditThrottle] = {}
         self._granted: set[tuple[str, str]] = set()
 
     @classmethod
@@ -300,36 +302,16 @@ class Policy:
                 target=target,
             )
 
-    def _throttle(self, key: str) -> _AuditThrottle:
+    def _throttle(self, key: str) -> AuditThrottle:
         throttle = self._throttles.get(key)
         if throttle is None:
             if len(self._throttles) >= _DECISION_CACHE_SIZE:
                 self._throttles.clear()
-            throttle = self._throttles[key] = _AuditThrottle()
+            throttle = self._throttles[key] = AuditThrottle()
         return throttle
 
     def __repr__(self) -> str:
         return f"Policy({self.plugin!r})"
-
-
-class _AuditThrottle:
-    """At most one audit record a second; counts the ones it held back."""
-
-    __slots__ = ("last", "suppressed")
-
-    interval_s = 1.0
-
-    def __init__(self) -> None:
-        self.last: float | None = None
-        self.suppressed = 0
-
-    def allow(self, now: float) -> int | None:
-        """The count held back since the last record when one may be written now, else None."""
-        if self.last is not None and now - self.last < self.interval_s:
-            self.suppressed += 1
-            return None
-        suppressed, self.suppressed, self.last = self.suppressed, 0, now
-        return suppressed
 
 
 def _index(

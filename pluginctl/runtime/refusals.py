@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pluginctl.runtime.audit import AuditThrottle
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -208,8 +210,7 @@ class RefusalLog:
         self._audit = audit
         self._interval_s = interval_s
         self._clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._held: dict[tuple[str, str], int] = {}
+        self._throttles: dict[tuple[str, str], AuditThrottle] = {}
 
     def record(self, plugin: str, args: list[object]) -> tuple[str, int] | None:
         """A ``sandbox.denied`` report from ``plugin``'s worker: ``[operation, target, count]``.
@@ -222,13 +223,14 @@ class RefusalLog:
             logger.warning("plugin %s sent a malformed sandbox.denied report", plugin)
             return None
         operation, target, count = report
-        key, now = (plugin, operation), self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval_s:
-            self._held[key] = self._held.get(key, 0) + count
+        throttle = self._throttles.get((plugin, operation))
+        if throttle is None:  # operations are few: one per plugin and operation at most
+            throttle = AuditThrottle(interval_s=self._interval_s)
+            self._throttles[plugin, operation] = throttle
+        held = throttle.allow(self._clock(), count=count)
+        if held is None:
             return operation, count
-        self._last[key] = now
-        total = count + self._held.pop(key, 0)
+        total = count + held
         self._audit.record(
             "sandbox.denied", plugin=plugin, operation=operation, target=target, count=total
         )
