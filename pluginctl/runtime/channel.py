@@ -70,7 +70,6 @@ _FRAMES_PER_WRITE = 16
 _BYTES_PER_WRITE = 64 * 1024
 # How late a deadline may be noticed: the loop's timers fire up to a clock tick early.
 _DEADLINE_SLACK_S = 0.001
-_perf_counter = time.perf_counter
 _monotonic = time.monotonic
 
 
@@ -91,7 +90,7 @@ class Call(asyncio.Future[object]):
         self.key: str | None = None  # set by the host: which breaker the call counts for
         self.timeout_s = timeout_s
         self.deadline = math.inf if timeout_s is None else channel._loop.time() + timeout_s
-        self.started = _perf_counter()  # for the host's latency figures
+        self.started = 0.0  # perf_counter time, set by a caller that times the call
 
     def cancel(self, msg: object = None) -> bool:
         if not super().cancel(msg):

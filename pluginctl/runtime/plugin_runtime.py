@@ -213,7 +213,7 @@ class PluginRuntime:
                 self.breaker.probe_done(now, ok=True)  # unused: the plugin may be fine
             return self._refused(key, breaker.retry_after_s(now))
         future = channel.call(method, *args, timeout_s=timeout_s or self.call_timeout_s)
-        future.key = key
+        future.key, future.started = key, _perf_counter()
         if plugin_admits == "probe" or method_admits == "probe":
             future.add_done_callback(
                 lambda done: self._probed(done, plugin_admits == "probe", breaker)
