@@ -17,7 +17,6 @@ What goes to the audit log (`pluginctl.runtime.audit.AuditLog`):
 
 Example:
     >>> from pluginctl.errors import PermissionDenied, RateLimited
-from pluginctl.runtime.audit import AuditThrottle
     >>> from pluginctl.manifest import RateLimit
     >>> from pluginctl.permissions import PermissionSet
     >>> policy = Policy(
