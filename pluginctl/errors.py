@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CallTimeout",
     "ConfigError",
+    "DatabaseError",
     "ManifestError",
+    "MigrationError",
     "PermissionDenied",
     "PluginDefinitionError",
     "PluginctlError",
@@ -29,6 +31,7 @@ __all__ = [
     "ResolutionError",
     "RuntimeFault",
     "ScaffoldError",
+    "StatementRefused",
     "UserError",
     "WorkerCrashed",
 ]
@@ -171,6 +174,29 @@ class PermissionDenied(UserError):
     @property
     def hint(self) -> str | None:
         return f'add "{self.permission}" to permissions in its plugin.toml'
+
+
+class StatementRefused(UserError):
+    """``api.db`` will not run a statement: two at once, transaction control, ``ATTACH``..."""
+
+
+class DatabaseError(UserError):
+    """The database refused or failed a plugin's statement.
+
+    Attributes:
+        kind: What kind of failure, as PEP 249 names them: ``integrity`` (a constraint
+            such as a unique key), ``programming`` (bad SQL, a missing table or
+            parameter), ``data`` (a value out of range), ``operational`` (the database
+            is locked, gone or full), ``transaction`` (the transaction ended or expired).
+    """
+
+    def __init__(self, message: str, *, kind: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+
+
+class MigrationError(UserError):
+    """A plugin's migrations cannot run: two heads, a failed script, a database ahead of them."""
 
 
 class RateLimited(RuntimeFault):

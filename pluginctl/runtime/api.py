@@ -1,4 +1,4 @@
-"""The host API as plugin code sees it: ``api.kv``, ``api.events``, ``api.plugins``, ...
+"""The host API as plugin code sees it: ``api.kv``, ``api.db``, ``api.events``, ...
 
 Every method crosses the RPC boundary to the host, which checks the plugin's
 permissions and rate limits before doing anything. Async handlers get `HostApi`
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from types import MappingProxyType
 from typing import TYPE_CHECKING
+
+from pluginctl.runtime.database_api import Database, SyncDatabase
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -97,7 +99,8 @@ class HostApi:
     Attributes:
         plugin: This plugin's name.
         config: Its settings, validated by the host against plugin.toml (read-only).
-        kv: `KeyValue`. events: `Events`. plugins: `Plugins`. log: `Log`.
+        kv: `KeyValue`. db: `pluginctl.runtime.database_api.Database`.
+        events: `Events`. plugins: `Plugins`. log: `Log`.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class HostApi:
         self.plugin = plugin
         self.config: Mapping[str, object] = MappingProxyType(dict(config))
         self.kv = KeyValue(call)
+        self.db = Database(call)
         self.events = Events(call)
         self.plugins = Plugins(call)
         self.log = Log(lambda level, message, fields: notify("log", level, message, fields))
@@ -140,6 +144,7 @@ class SyncHostApi:
         self.plugin = api.plugin
         self.config = api.config
         self.kv = _Blocking(api.kv, loop)
+        self.db = SyncDatabase(api.db, loop)
         self.events = _Blocking(api.events, loop)
         self.plugins = _Blocking(api.plugins, loop)
         self.log = api.log

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from pluginctl.manifest import RateLimit
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.runtime.processes import Exit, WorkerProcess
+    from pluginctl.services.db import DatabaseSession, PluginDatabase
 
 __all__ = ["Host", "HostOptions", "Reload"]
 
@@ -75,6 +76,8 @@ class HostOptions:
 
     Attributes:
         data_dir: Where plugin data, the key-value stores and the audit log live.
+        database_url: A PostgreSQL URL for the plugins' databases (a schema and roles
+            each); None keeps each plugin's in a SQLite file in its data directory.
         call_timeout_s: The deadline of every call into a plugin; None keeps each
             plugin's own ``limits.call_timeout_s``.
         start_timeout_s: How long a plugin may take to import and activate.
@@ -95,6 +98,7 @@ class HostOptions:
     """
 
     data_dir: Path
+    database_url: str | None = None
     call_timeout_s: float | None = None
     start_timeout_s: float = 30.0
     deadline_grace_s: float = 1.0
@@ -136,6 +140,11 @@ class Host:
     """Runs resolved plugins (dependencies first) and serves their calls to the host API."""
 
     def __init__(self, plugins: Sequence[PluginSource], options: HostOptions) -> None:
+        """Raises `UserError` when ``options.database_url`` is not a usable PostgreSQL URL."""
+        if options.database_url is not None:
+            from pluginctl.data.postgres import admin_url
+
+            admin_url(options.database_url)
         self.options = options
         self.audit = AuditLog(options.data_dir / "audit.jsonl")
         self._order = list(plugins)
@@ -189,6 +198,8 @@ class Host:
         await self.events.aclose()
         for runtime in self._plugins.values():
             runtime.kv.close()
+            if runtime.db is not None:
+                runtime.db.close()
             if runtime.output is not None:
                 runtime.output.close()  # its last summary, before the audit log closes
         self.audit.close()
@@ -235,6 +246,8 @@ class Host:
                 await self._stop_plugin(runtime, grace_s=grace_s)
         finally:
             runtime.kv.close()
+            if runtime.db is not None:
+                runtime.db.close()
 
     async def reload_plugin(self, name: str, source: PluginSource | None = None) -> Reload:
         """Swap the plugin ``name`` for ``source`` (default: its code as it is now on disk).
@@ -400,14 +413,16 @@ class Host:
             settings = self._settings(source)
         except ConfigError as exc:
             invalid, settings = exc, {}
+        policy = self._policy(source)
         runtime = PluginRuntime(
             source=source,
             data_dir=data_dir,
             settings=settings,
-            policy=self._policy(source),
+            policy=policy,
             kv=KeyValueStore.open(data_dir / "kv.sqlite3"),
             call_timeout_s=self._call_timeout(source),
         )
+        runtime.db = self._database(source, policy)
         runtime.crashes = CrashHistory(
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
@@ -431,6 +446,24 @@ class Host:
             )
             self._fail(runtime, f"{invalid}" + (f"\nhint: {invalid.hint}" if invalid.hint else ""))
         return runtime
+
+    def _database(self, source: PluginSource, policy: Policy) -> PluginDatabase | None:
+        """The plugin's database, when it holds a db permission or has migrations."""
+        if not policy.grants("db:read") and source.manifest.migrations is None:
+            return None
+        from pluginctl.data.target import DatabaseTarget
+        from pluginctl.services.db import PluginDatabase
+
+        target = DatabaseTarget.for_plugin(
+            source.name,
+            data_dir=self.options.data_dir / "plugins" / source.name,
+            database_url=self.options.database_url,
+        )
+        return PluginDatabase(
+            target,
+            writable=policy.grants("db:write"),
+            transaction_timeout_s=self._call_timeout(source),
+        )
 
     def _policy(self, source: PluginSource) -> Policy:
         """A policy from ``source``'s manifest; refusals add to the plugin's running tally."""
@@ -491,6 +524,8 @@ class Host:
         """
         assert self._loop is not None
         runtime.data_dir.mkdir(parents=True, exist_ok=True)
+        policy = policy or runtime.policy
+        session = runtime.db.session(policy) if runtime.db is not None else None
         limits = source.manifest.limits
         spec = WorkerSpec(
             plugin=runtime.name,
@@ -521,9 +556,9 @@ class Host:
                 lambda: Channel(
                     runtime.name,
                     role="host",
-                    handler=self.services.request_handler(runtime, policy or runtime.policy),
+                    handler=self.services.request_handler(runtime, policy, db=session),
                     on_notify=self.services.notify_handler(runtime),
-                    on_close=lambda reason: self._channel_closed(runtime, process, reason),
+                    on_close=lambda reason: self._channel_closed(runtime, process, reason, session),
                     on_answered=runtime.answered,
                     map_failure=runtime.failed,
                     before_failing=lambda: self._await_exit(runtime, process),
@@ -628,8 +663,14 @@ class Host:
         ]
 
     def _channel_closed(
-        self, runtime: PluginRuntime, process: WorkerProcess, reason: BaseException | None
+        self,
+        runtime: PluginRuntime,
+        process: WorkerProcess,
+        reason: BaseException | None,
+        session: DatabaseSession | None,
     ) -> None:
+        if session is not None:  # what the worker left open is rolled back, never applied
+            self._spawn(session.close(f"the worker ended: {reason or 'its channel closed'}"))
         if isinstance(reason, ProtocolViolation):
             process.send_signal(9)
         if runtime.process is not process:

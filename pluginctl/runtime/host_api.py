@@ -1,7 +1,7 @@
 """The host API as workers call it: each request checked by the plugin's policy, then served.
 
 `HostServices` builds, for each plugin's channel, the handler of the requests its
-worker sends (``kv.*``, ``events.*``, ``plugins.call``) and of its notifications
+worker sends (``kv.*``, ``db.*``, ``events.*``, ``plugins.call``) and of its notifications
 (``log``, within the plugin's output budget; ``sandbox.denied``, counted and audited by
 `RefusalLog`). Every request passes the plugin's `Policy` (permission, then rate limit)
 before a service runs it; a refusal raises inside the plugin, typed. It also owns the
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pluginctl.runtime.audit import AuditLog
     from pluginctl.runtime.plugin_runtime import PluginRuntime
     from pluginctl.runtime.policy import Policy
+    from pluginctl.services.db import DatabaseSession
     from pluginctl.services.kv import KeyValueStore
 
 __all__ = ["HostServices"]
@@ -47,12 +48,20 @@ class HostServices:
         self.refusals = RefusalLog(audit)
 
     def request_handler(
-        self, runtime: PluginRuntime, policy: Policy
+        self, runtime: PluginRuntime, policy: Policy, *, db: DatabaseSession | None = None
     ) -> Callable[[str, list[object]], object]:
-        """The handler of the requests ``runtime``'s worker sends, checked by ``policy``."""
+        """The handler of the requests ``runtime``'s worker sends, checked by ``policy``.
+
+        ``db`` serves its ``db.*`` requests: the worker's session on the plugin's database.
+        """
         kv, name, events = runtime.kv, runtime.name, self.events
 
         def handle(method: str, args: list[object]) -> object:
+            if method.startswith("db."):
+                if db is None:  # no database: it holds no db permission
+                    policy.check("db:read", family="db")
+                    raise LookupError("the plugin has no database")
+                return db.handle(method, args)
             if method.startswith("kv."):
                 policy.check("kv", family="kv")
                 return _kv_call(kv, method, args)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pluginctl.runtime.processes import WorkerProcess
     from pluginctl.runtime.protocol import HttpRequest
     from pluginctl.runtime.supervisor import CrashHistory
+    from pluginctl.services.db import PluginDatabase
     from pluginctl.services.kv import KeyValueStore
 
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
@@ -65,6 +66,7 @@ class PluginRuntime:
     policy: Policy
     kv: KeyValueStore
     call_timeout_s: float
+    db: PluginDatabase | None = None  # when it holds db:read or has migrations
     state: PluginState = PluginState.RESOLVED
     generation: int = 0
     process: WorkerProcess | None = None

@@ -236,6 +236,19 @@ class Policy:
         if capability in SENSITIVE_CAPABILITIES and target is not None:
             self._granted_once(capability, target)
 
+    def require(self, capability: str, target: str | None = None) -> None:
+        """Like `check`, for a permission that comes on top of one already checked.
+
+        Nothing is counted against a rate limit: the call was counted by that `check`.
+
+        Raises:
+            PermissionDenied: when the plugin lacks the permission (audited).
+        """
+        if not self.grants(capability, target):
+            permission = capability if target is None else f"{capability}:{target}"
+            self._denied(capability, target, permission)
+            raise PermissionDenied(self.plugin, permission)
+
     def limit(self, family: str) -> None:
         """Count one call against ``family``'s rate limit, with no permission check.
 

@@ -1,0 +1,109 @@
+"""Where one plugin's database lives, and the engines that reach it.
+
+The same plugin code runs on both backends:
+
+- **SQLite** (the default): the file ``db.sqlite3`` in the plugin's data directory;
+- **PostgreSQL** (``--database-url``): the plugin's own schema in the operator's
+  database, reached as the plugin's own role (`pluginctl.data.postgres`).
+
+Example:
+    >>> import pathlib, tempfile
+    >>> target = DatabaseTarget.for_plugin("notes", data_dir=pathlib.Path(tempfile.mkdtemp()))
+    >>> target.backend, target.describe().endswith("db.sqlite3")
+    ('sqlite', True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pluginctl.data import sqlite
+from pluginctl.data.postgres import PluginSchema, admin_url, provision
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import URL, Engine
+
+__all__ = ["DatabaseTarget"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """One plugin's database: a SQLite file, or a schema on a PostgreSQL server.
+
+    Attributes:
+        plugin: The plugin's name.
+        path: The SQLite file (SQLite only).
+        url: The operator's PostgreSQL URL, driver set (PostgreSQL only).
+        names: The plugin's schema and roles there (PostgreSQL only).
+    """
+
+    plugin: str
+    path: Path | None = None
+    url: URL | None = None
+    names: PluginSchema | None = None
+
+    @classmethod
+    def for_plugin(
+        cls, plugin: str, *, data_dir: Path, database_url: str | None = None
+    ) -> DatabaseTarget:
+        """The database of ``plugin``, whose data directory is ``data_dir``.
+
+        Raises:
+            UserError: ``database_url`` is not a usable PostgreSQL URL.
+        """
+        if database_url is None:
+            return cls(plugin, path=sqlite.database_path(data_dir))
+        url = admin_url(database_url)
+        assert url.database is not None  # admin_url checked it
+        return cls(plugin, url=url, names=PluginSchema.of(plugin, database=url.database))
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        """``sqlite`` or ``postgresql``."""
+        return "sqlite" if self.path is not None else "postgresql"
+
+    @property
+    def schema(self) -> str | None:
+        """The plugin's schema on PostgreSQL; None on SQLite (the file is the plugin's)."""
+        return self.names.schema if self.names is not None else None
+
+    def describe(self) -> str:
+        """Where the data is, for messages (no password)."""
+        if self.path is not None:
+            return str(self.path)
+        assert self.url is not None
+        assert self.names is not None
+        return f"{self.url.render_as_string(hide_password=True)} (schema {self.names.schema})"
+
+    def engine(self, *, writable: bool, migration: bool = False) -> Engine:
+        """An engine on this database: as the plugin's owner role, or its reader role.
+
+        On PostgreSQL the schema and roles are provisioned first (idempotent).
+
+        Raises:
+            UserError: the operator's user may not create the schema or roles.
+        """
+        if self.path is not None:
+            return sqlite.open_engine(self.path, writable=writable, migration=migration)
+        from sqlalchemy import create_engine
+
+        assert self.url is not None
+        assert self.names is not None
+        secret = self.url.render_as_string(hide_password=False)
+        admin = create_engine(self.url, poolclass=_null_pool())
+        try:
+            provision(admin, self.names, secret=secret)
+        finally:
+            admin.dispose()
+        role = self.names.owner if writable or migration else self.names.reader
+        url = self.url.set(username=role, password=self.names.password(role, secret=secret))
+        return create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
