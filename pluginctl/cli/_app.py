@@ -13,6 +13,7 @@ from pluginctl.cli import (
     dev,
     doctor,
     list_plugins,
+    migrate,
     run,
     run_tests,
     status,
@@ -78,5 +79,6 @@ app.command("status")(status.status)
 app.command("enable")(control.enable)
 app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
+app.add_typer(migrate.app)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

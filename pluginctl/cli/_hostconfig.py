@@ -4,18 +4,40 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from pluginctl.runtime.host_config import HostConfig
 
-__all__ = ["load_host_config"]
+__all__ = ["DatabaseUrl", "load_host_config"]
+
+#: ``--database-url``, shared by every command that reaches plugins' databases.
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="PLUGINCTL_DATABASE_URL",
+        show_envvar=True,
+        help="PostgreSQL URL for plugin data (default: database_url in pluginctl.toml,"
+        " else a SQLite file per plugin).",
+    ),
+]
 
 
 def load_host_config(
-    path: Path | None, *, data_dir: Path | None = None, installed: bool = True
+    path: Path | None,
+    *,
+    data_dir: Path | None = None,
+    installed: bool = True,
+    database_url: str | None = None,
 ) -> HostConfig:
-    """The host config at ``path`` (or ./pluginctl.toml, or the defaults), with overrides."""
+    """The host config at ``path`` (or ./pluginctl.toml, or the defaults), with overrides.
+
+    ``database_url`` (from ``--database-url`` or ``PLUGINCTL_DATABASE_URL``) replaces the
+    file's.
+    """
     from pluginctl.runtime.host_config import HostConfig
 
     found = path or HostConfig.find(Path.cwd())
@@ -25,4 +47,6 @@ def load_host_config(
         changes["data_dir"] = data_dir.resolve()
     if not installed:
         changes["installed"] = False
+    if database_url:
+        changes["database_url"] = database_url
     return dataclasses.replace(config, **changes) if changes else config  # type: ignore[arg-type]

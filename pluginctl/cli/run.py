@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pluginctl.cli._hostconfig import DatabaseUrl
+
 if TYPE_CHECKING:
     from pluginctl.runtime.launcher import HostPlan, RunningHost
 
@@ -29,6 +31,7 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on; 0 picks one [8700].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where plugin data lives.")] = None,
+    database_url: DatabaseUrl = None,
     installed: Annotated[
         bool, typer.Option("--installed/--no-installed", help="Also run installed plugins.")
     ] = True,
@@ -37,7 +40,9 @@ def run(
     from pluginctl.cli._hostconfig import load_host_config
     from pluginctl.runtime.launcher import plan_host, run_host
 
-    settings = load_host_config(config, data_dir=data_dir, installed=installed)
+    settings = load_host_config(
+        config, data_dir=data_dir, installed=installed, database_url=database_url
+    )
     plan = plan_host(settings, sources=plugin or [])
     bind_host = host or settings.server.host
     show_plan(plan, bind_host=bind_host)

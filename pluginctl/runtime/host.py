@@ -289,9 +289,10 @@ class Host:
             settings = self._settings(source)
         except ConfigError as exc:
             return self._reload_failed(runtime, begun, f"{exc}\nhint: {exc.hint}")
-        unmet = self._unmet_requirements(source)
-        if unmet:
-            return self._reload_failed(runtime, begun, unmet)
+        # the old version serves while the new one's requirements and migrations are met
+        refused = self._unmet_requirements(source) or await self._migrate(runtime, source)
+        if refused:
+            return self._reload_failed(runtime, begun, refused)
         state = await self._dump_state(runtime)
         policy = self._policy(source)
         process: WorkerProcess | None = None
@@ -494,6 +495,10 @@ class Host:
         runtime.state = PluginState.STARTING
         runtime.generation += 1
         self.audit.record("plugin.starting", plugin=runtime.name, version=runtime.source.version)
+        refused = await self._migrate(runtime, runtime.source)
+        if refused is not None:
+            self._fail(runtime, refused)
+            return
         try:
             runtime.process, runtime.channel = await self._launch(runtime, runtime.source)
             started = await runtime.control("start", None, timeout_s=self.options.start_timeout_s)
@@ -509,6 +514,37 @@ class Host:
         runtime.started_at = time.monotonic()
         self.audit.record("plugin.active", plugin=runtime.name, pid=runtime.process.pid)
         self.monitor.watch(runtime)
+
+    async def _migrate(self, runtime: PluginRuntime, source: PluginSource) -> str | None:
+        """Apply ``source``'s pending migrations (in a thread); why it cannot start, or None."""
+        if source.manifest.migrations is None or runtime.db is None:
+            return None
+        from pluginctl.data.migrations import Migrations
+        from pluginctl.errors import MigrationError
+
+        migrations = Migrations(source.package_dir / source.manifest.migrations, runtime.db.target)
+        try:
+            status, steps = await asyncio.to_thread(migrations.apply_pending)
+        except MigrationError as exc:
+            self.audit.record("migration.failed", plugin=runtime.name, error=str(exc))
+            return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
+        for entry in status.edited:
+            logger.warning(
+                "plugin %s: migration %s (%s) changed after it was applied; the change will not"
+                " run where it already ran: put it in a new migration (pluginctl migrate new)",
+                runtime.name,
+                entry.revision,
+                entry.path.name,
+            )
+            self.audit.record("migration.edited", plugin=runtime.name, revision=entry.revision)
+        for step in steps:
+            self.audit.record(
+                "migration.applied",
+                plugin=runtime.name,
+                revision=step.revision,
+                message=step.message,
+            )
+        return None
 
     async def _launch(
         self,

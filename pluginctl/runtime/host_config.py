@@ -11,6 +11,8 @@ The whole shape; every value shown is the default, except where a comment says n
 
 ```toml
 data_dir = "~/.local/share/pluginctl"  # plugin data: platformdirs' user data dir
+database_url = "postgresql://app:secret@db.internal/app"  # not a default: unset, each plugin's
+                                       # database is a SQLite file in its data directory
 installed = true                       # run the plugins installed in this environment
 plugins = []                           # plugin source directories, e.g. ["../greeter"]
 disabled = []                          # names of plugins found but not started
@@ -190,6 +192,7 @@ class _File(msgspec.Struct, kw_only=True, frozen=True):
     """The file as written, before paths are resolved."""
 
     data_dir: str | None = None
+    database_url: str | None = None
     installed: bool = True
     plugins: list[str] = []
     disabled: list[str] = []
@@ -205,6 +208,8 @@ class HostConfig:
     Attributes:
         data_dir: Where plugins' data lives, one directory per plugin.
         path: The file read, or None for the defaults.
+        database_url: A PostgreSQL URL for the plugins' databases; None keeps each in a
+            SQLite file in its data directory. ``PLUGINCTL_DATABASE_URL`` overrides it.
         installed: Whether to run the plugins installed in this environment.
         plugins: Plugin source directories to run, absolute.
         disabled: Names of plugins not to start.
@@ -215,6 +220,7 @@ class HostConfig:
 
     data_dir: Path
     path: Path | None = None
+    database_url: str | None = None
     installed: bool = True
     plugins: tuple[Path, ...] = ()
     disabled: frozenset[str] = frozenset()
@@ -294,6 +300,7 @@ class HostConfig:
         return cls(
             data_dir=data_dir,
             path=path.resolve() if path is not None else None,
+            database_url=raw.database_url,
             installed=raw.installed,
             plugins=tuple(dict.fromkeys(_resolve(p, base_dir) for p in raw.plugins)),
             disabled=frozenset(raw.disabled),
@@ -316,6 +323,7 @@ class HostConfig:
         return {
             "path": str(self.path) if self.path else None,
             "data_dir": str(self.data_dir),
+            "database": _redacted_url(self.database_url),
             "installed": self.installed,
             "plugins": [str(p) for p in self.plugins],
             "disabled": sorted(self.disabled),
@@ -340,6 +348,19 @@ class HostConfig:
         }
 
 
+def _redacted_url(url: str | None) -> str | None:
+    """The URL without its password, for output; "sqlite" when there is none."""
+    if url is None:
+        return "sqlite"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
+
+
 def _resolve(value: str, base_dir: Path) -> Path:
     return (base_dir / Path(value).expanduser()).resolve()
 
@@ -347,6 +368,16 @@ def _resolve(value: str, base_dir: Path) -> Path:
 def _check(raw: _File, base_dir: Path, source: str) -> Iterator[Problem]:
     if raw.data_dir is not None and not raw.data_dir.strip():
         yield Problem(source, "data_dir", "is empty", hint="give a directory, or remove the key")
+    if raw.database_url is not None and not raw.database_url.startswith(
+        ("postgresql", "postgres:")
+    ):
+        yield Problem(
+            source,
+            "database_url",
+            "is not a PostgreSQL URL",
+            hint="write postgresql://user:password@host:5432/database, or remove the key for"
+            " SQLite files",
+        )
     for index, value in enumerate(raw.plugins):
         path = _resolve(value, base_dir) if value.strip() else None
         if path is None or not path.is_dir():

@@ -97,6 +97,7 @@ def host_options(config: HostConfig) -> HostOptions:
     defaults = config.defaults
     return HostOptions(
         data_dir=config.data_dir,
+        database_url=config.database_url,
         call_timeout_s=defaults.call_timeout_s,
         start_timeout_s=defaults.start_timeout_s,
         deadline_grace_s=defaults.deadline_grace_s,
