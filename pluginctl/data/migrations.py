@@ -286,7 +286,7 @@ class Migrations:
             if direction == "up" and to == "head" and status.up_to_date:
                 return done
             connection.commit()
-            recorder = _Recorder(self, done, on_step)
+            recorder = _Recorder(self, done, on_step, start=status.current)
             with EnvironmentContext(
                 Config(), self._scripts(), fn=self._planner(direction, to)
             ) as env:
@@ -443,10 +443,13 @@ class _Recorder:
         migrations: Migrations,
         done: list[Step],
         on_step: Callable[[Step], None] | None,
+        *,
+        start: str | None,
     ) -> None:
         self._migrations = migrations
         self._done = done
         self._on_step = on_step
+        self._at = start
         self._by_id = {entry.revision: entry for entry in migrations.revisions()}
 
     def __call__(
@@ -459,18 +462,24 @@ class _Recorder:
         message = entry.message if entry is not None else ""
         applied = Step(ident, "up" if step.is_upgrade else "down", message)
         self._done.append(applied)
+        self._at = ident if step.is_upgrade else _landing(step)
         if self._on_step is not None:
             self._on_step(applied)
 
     def failed(self, exc: Exception) -> MigrationError:
-        at = self._done[-1].revision if self._done else None
-        where = f"after {at}" if at else "before any step of this run"
+        where = f"at {self._at}" if self._at else "at base (no migration applied)"
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return MigrationError(
             f"a migration of plugin {self._migrations.target.plugin!r} failed"
             f" ({type(exc).__name__}: {message}); it was rolled back, the database stands {where}",
             hint="fix the script and run it again: pluginctl migrate up",
         )
+
+
+def _landing(step: MigrationInfo) -> str | None:
+    """Where a downgrade step lands: the revision before the one undone."""
+    landed = step.down_revision_ids
+    return landed[0] if landed else None
 
 
 def _revision(entry: Script) -> Revision:

@@ -144,9 +144,10 @@ def database_path(data_dir: Path) -> Path:
 def open_engine(path: Path, *, writable: bool, migration: bool = False) -> Engine:
     """A SQLAlchemy engine on the SQLite file ``path``, every connection guarded.
 
-    Each connection runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on;
-    SQLAlchemy's transactions become real SQLite transactions (``BEGIN`` is issued by
-    us, so DDL in a migration rolls back with the rest).
+    Each connection runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
+    On a ``migration`` engine, SQLAlchemy's transactions are real SQLite transactions
+    (we issue ``BEGIN IMMEDIATE``, so DDL in a migration rolls back with the rest); the
+    runtime's engine only lends raw connections, whose transactions the host begins.
     """
     from sqlalchemy import create_engine, event
 
@@ -157,12 +158,14 @@ def open_engine(path: Path, *, writable: bool, migration: bool = False) -> Engin
     def _configure(connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
         record.info["authorizer"] = configure(connection, writable=writable, migration=migration)
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection: object) -> None:
-        from sqlalchemy.engine import Connection
+    if migration:  # the runtime begins its transactions on the raw connection itself
 
-        assert isinstance(connection, Connection)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        @event.listens_for(engine, "begin")
+        def _begin(connection: object) -> None:
+            from sqlalchemy.engine import Connection
+
+            assert isinstance(connection, Connection)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
