@@ -14,6 +14,15 @@ Fixtures:
     events: The events published during the test (a
         `pluginctl.testing.EventRecorder`): ``.topics()``, ``.of(topic)``,
         ``.wait_for(topic)``.
+    postgres_url: A fresh, empty PostgreSQL database for the test, dropped after it
+        (sessions still connected are ended): its SQLAlchemy URL,
+        ``postgresql+psycopg://postgres:<password>@127.0.0.1:<port>/<name>``.
+    pluginctl_postgres: The throwaway PostgreSQL server those databases are on (a
+        `pluginctl.testing.TemporaryPostgres`), started on first use, one per pytest
+        process (each xdist worker has its own): ``.admin_url``,
+        ``.create_database()``, ``.drop_database(name)``. When its server programs or
+        psycopg are missing, the tests that use it are skipped, saying what to
+        install; under ``CI=true`` they fail instead.
 
 The host starts once per session (its zygote warm); each test's plugin starts from
 it in milliseconds. The plugin under test is the project at pytest's root directory
@@ -34,6 +43,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -47,8 +58,18 @@ if TYPE_CHECKING:
 
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.testing.harness import EventRecorder, TestedPlugin, TestHost
+    from pluginctl.testing.postgres import TemporaryPostgres
 
-__all__ = ["client", "events", "host", "plugin", "pluginctl_host", "pluginctl_project"]
+__all__ = [
+    "client",
+    "events",
+    "host",
+    "plugin",
+    "pluginctl_host",
+    "pluginctl_postgres",
+    "pluginctl_project",
+    "postgres_url",
+]
 
 _MARKER_KEYS = frozenset({"plugins", "grant", "revoke", "config"})
 _JSON_ENV = "PLUGINCTL_TEST_JSON"  # as pluginctl.suite.JSON_SUMMARY_ENV
@@ -159,6 +180,54 @@ def client(plugin: TestedPlugin) -> Iterator[httpx.Client]:
 
     with httpx.Client(base_url=plugin.url + "/", timeout=30.0) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def pluginctl_postgres() -> Iterator[TemporaryPostgres]:
+    """A throwaway PostgreSQL server for the session (one per xdist worker)."""
+    server = _started_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(
+    request: pytest.FixtureRequest, pluginctl_postgres: TemporaryPostgres
+) -> Iterator[str]:
+    """A fresh database for this test, dropped after it: its SQLAlchemy URL."""
+    name = _database_name(request.node.name)
+    url = pluginctl_postgres.create_database(name)
+    try:
+        yield url
+    finally:
+        pluginctl_postgres.drop_database(name)
+
+
+def _started_postgres() -> TemporaryPostgres:
+    """A started server; when PostgreSQL cannot run here, skip the test (fail it under CI=true)."""
+    from pluginctl.testing.postgres import PostgresUnavailable, TemporaryPostgres
+
+    server = TemporaryPostgres()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        missing = exc
+    else:
+        return server
+    reason = f"{missing.message}; {missing.hint}" if missing.hint else missing.message
+    if os.environ.get("CI", "").lower() == "true":  # outside the except: no chained report
+        _refuse(f"{reason} (CI=true: the PostgreSQL tests must run there, not be skipped)")
+    pytest.skip(f"{reason} (under CI=true this fails)")
+
+
+def _database_name(test_name: str) -> str:
+    """A unique database name that says whose it is: ``test_it_1_3f9a0c2e`` for ``test_it[1]``."""
+    readable = re.sub(r"[^a-z0-9_]+", "_", test_name.lower()).strip("_")
+    if not re.match(r"[a-z_]", readable):
+        readable = f"db_{readable}"
+    return f"{readable[:50]}_{secrets.token_hex(4)}"  # PostgreSQL keeps 63 characters
 
 
 @dataclasses.dataclass(frozen=True)
