@@ -56,3 +56,16 @@ def fixture_plugin() -> Callable[[str], Path]:
         return path
 
     return find
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (each plugin's SQLite file) or the URL of a fresh, real PostgreSQL database.
+
+    A test taking it runs on both backends; without PostgreSQL on the machine the
+    second run skips, except in CI, where it fails.
+    """
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url

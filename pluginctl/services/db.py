@@ -58,6 +58,7 @@ _KINDS = {
     "InterfaceError": "operational",
 }
 _SCALARS = (str, int, float, bytes, bool, type(None))
+_SQLITE_MISTAKES = ("no such ", "near ", "table ", "incomplete input", "unrecognized token")
 _ROLE_REFUSALS = ("25006", "42501")  # read-only transaction; insufficient privilege
 
 
@@ -250,6 +251,8 @@ class PluginDatabase:
             "operational",
         )
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if kind == "operational" and message.startswith(_SQLITE_MISTAKES):
+            kind = "programming"  # SQLite files the plugin's own mistakes as operational
         return DatabaseError(f"plugin {self.plugin!r}: {message}", kind=kind, hint=_HINTS.get(kind))
 
 

@@ -1,0 +1,286 @@
+"""``api.db`` under a real host, on SQLite and on a real PostgreSQL: the same plugin code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pluginctl.errors import (
+    DatabaseError,
+    PermissionDenied,
+    RemoteError,
+    StatementRefused,
+    UserError,
+    WorkerCrashed,
+)
+from pluginctl.runtime.audit import read
+from tests.runtime.host_harness import FIXTURES, running_host, wait_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pluginctl.runtime.host import Host
+    from pluginctl.runtime.plugin_runtime import PluginRuntime
+
+
+def runtime_of(host: Host, name: str) -> PluginRuntime:
+    return next(p for p in host.plugins if p.name == name)
+
+
+async def call(host: Host, plugin: str, export: str, *args: object) -> object:
+    return await runtime_of(host, plugin).call("export", export, list(args), {})
+
+
+def copy_plugin(tmp_path: Path, case: str, new_name: str) -> Path:
+    """A copy of fixture plugin ``case`` named ``new_name`` (its package keeps its name)."""
+    target = tmp_path / "plugins" / new_name
+    shutil.copytree(FIXTURES / case, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (target / "pyproject.toml", target / case / "plugin.toml"):
+        text = path.read_text().replace(f'name = "{case}"', f'name = "{new_name}"')
+        path.write_text(text.replace(f"\n{case} = ", f"\n{new_name} = "))
+    return target
+
+
+def test_a_plugin_reads_and_writes_its_tables_in_transactions(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            assert await call(host, "ledger", "add", "hello") == 1
+            assert await call(host, "ledger", "add_sync", ["a", "b"]) == 3  # a sync handler
+            assert await call(host, "ledger", "entries") == [[1, "hello"], [2, "a"], [3, "b"]]
+            with pytest.raises(RemoteError, match="changed my mind"):
+                await call(host, "ledger", "two_sync_then_fail")
+            assert await call(host, "ledger", "count") == 3  # rolled back with the exception
+            with pytest.raises(DatabaseError, match=r"(?i)unique") as duplicate:
+                await call(host, "ledger", "add", "hello")
+            assert duplicate.value.kind == "integrity"
+            with pytest.raises(DatabaseError) as missing:
+                await call(host, "ledger", "fetch", "SELECT * FROM nowhere")
+            assert missing.value.kind == "programming"
+            assert missing.value.hint is not None
+            with pytest.raises(UserError, match="inside another transaction"):
+                await call(host, "ledger", "nested")
+
+    asyncio.run(scenario())
+
+
+def _serving_anew(plugin: PluginRuntime, old_pid: int) -> bool:
+    process = plugin.process
+    return plugin.state.value == "active" and process is not None and process.pid != old_pid
+
+
+class _AnyId:
+    """Equal to any row id: SQLite reuses a rolled-back id, PostgreSQL's sequence does not."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int)
+
+    __hash__ = None  # type: ignore[assignment]  # compared, never hashed
+
+
+_ANY_ID = _AnyId()
+
+
+def test_parameters_are_bound_never_pasted_into_the_sql(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    attacks = [
+        "'); DROP TABLE entries; --",
+        "x' OR '1'='1",
+        "\\'; DELETE FROM entries; --",
+        "Robert'); DROP TABLE entries;--",
+        ":title",
+        "%(title)s",
+    ]
+
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            for attack in attacks:
+                await call(host, "ledger", "add", attack)
+            stored = await call(host, "ledger", "entries")
+            assert isinstance(stored, list)
+            assert [title for _, title in stored] == attacks
+            found = await call(
+                host,
+                "ledger",
+                "fetch",
+                "SELECT id FROM entries WHERE title = :t",
+                {"t": "x' OR '1'='1"},
+            )
+            assert found == [{"id": 2}]
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_killed_between_two_inserts_leaves_nothing_written(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            ledger = runtime_of(host, "ledger")
+            pending = asyncio.ensure_future(call(host, "ledger", "two_then_wait"))
+            await wait_for(lambda: ledger.kv.get("between"), timeout_s=10)
+            assert ledger.process is not None
+            old_pid = ledger.process.pid
+            os.kill(old_pid, signal.SIGKILL)
+            with pytest.raises(WorkerCrashed, match="ended"):
+                await pending
+            await wait_for(lambda: _serving_anew(ledger, old_pid), timeout_s=20)
+            assert await call(host, "ledger", "count") == 0
+            await call(host, "ledger", "add", "after")
+            assert await call(host, "ledger", "entries") == [[_ANY_ID, "after"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_transaction_left_open_is_rolled_back_after_the_call_deadline(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger",
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+            call_timeout_s=1.0,
+        ) as (host, _):
+            await call(host, "ledger", "leave_open")
+            await asyncio.sleep(1.5)  # past the deadline: the host has rolled it back
+            await call(host, "ledger", "add", "after")
+            assert await call(host, "ledger", "entries") == [[_ANY_ID, "after"]]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("sql", "error", "says"),
+    [
+        ("SELECT 1; DROP TABLE entries", StatementRefused, "one statement per call"),
+        ("ATTACH DATABASE '/tmp/elsewhere.db' AS x", StatementRefused, "only its own database"),
+        ("BEGIN", StatementRefused, "the host owns transactions"),
+        ("SET ROLE postgres", StatementRefused, "does not run SET"),
+        ("COPY entries TO '/tmp/x'", StatementRefused, "does not run COPY"),
+    ],
+)
+def test_statements_the_host_does_not_run_are_refused(
+    tmp_path: Path, database_url: str | None, sql: str, error: type[Exception], says: str
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            with pytest.raises(error) as refused:
+                await call(host, "ledger", "run", sql)
+            assert says in f"{refused.value} {getattr(refused.value, 'hint', '')}"
+            assert await call(host, "ledger", "count") == 0
+
+    asyncio.run(scenario())
+
+
+def test_sqlite_refuses_extensions_and_pragmas_that_change_the_database(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_host(FIXTURES / "ledger", data_dir=tmp_path / "data") as (host, _):
+            for sql, says in [
+                ("SELECT load_extension('/tmp/evil.so')", "cannot load extensions"),
+                ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode"),
+                ("PRAGMA writable_schema = ON", "PRAGMA writable_schema"),
+                ("VACUUM INTO '/tmp/copy.db'", "VACUUM"),
+            ]:
+                with pytest.raises(StatementRefused, match=says):
+                    await call(host, "ledger", "fetch", sql)
+            assert await call(host, "ledger", "fetch", "PRAGMA table_info(entries)")
+
+    asyncio.run(scenario())
+
+
+def test_db_read_only_cannot_write_however_it_is_spelled(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "peeker", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            for sql in [
+                "CREATE TABLE t (x INTEGER)",
+                "INSERT INTO t VALUES (1)",
+                "WITH a AS (SELECT 1 AS x) INSERT INTO t SELECT x FROM a",
+            ]:
+                with pytest.raises(PermissionDenied, match="db:write"):
+                    await call(host, "peeker", "run", sql)
+            assert await call(host, "peeker", "fetch", "SELECT 1 AS one") == [{"one": 1}]
+            denied = [
+                r
+                for r in read(tmp_path / "data" / "audit.jsonl")
+                if r["event"] == "permission.denied"
+            ]
+            assert {r["permission"] for r in denied} == {"db:write"}
+
+    asyncio.run(scenario())
+
+
+def test_a_plugin_cannot_read_or_write_another_plugins_tables(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger",
+            copy_plugin(tmp_path, "ledger", "intruder"),
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+        ) as (host, _):
+            await call(host, "ledger", "add", "secret")
+            assert await call(host, "intruder", "count") == 0
+            if database_url:  # the other schema is there, and closed to it
+                with pytest.raises(DatabaseError, match="permission denied"):
+                    await call(host, "intruder", "fetch", 'SELECT * FROM "plugin_ledger".entries')
+                with pytest.raises(DatabaseError, match="permission denied"):
+                    await call(host, "intruder", "run", 'DELETE FROM "plugin_ledger".entries')
+            else:  # the other file is there, and out of reach
+                other_file = tmp_path / "data" / "plugins" / "ledger" / "db.sqlite3"
+                with pytest.raises(StatementRefused, match="only its own database"):
+                    await call(host, "intruder", "run", f"ATTACH DATABASE '{other_file}' AS l")
+            assert await call(host, "ledger", "entries") == [[1, "secret"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_ten_megabyte_blob_goes_in_and_comes_back_whole(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+        ) as (host, _):
+            assert await call(host, "ledger", "blob", 10 * 1024 * 1024) == 10 * 1024 * 1024
+
+    asyncio.run(scenario())
+
+
+def test_a_thousand_concurrent_writes_from_two_plugins_all_land(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with running_host(
+            FIXTURES / "ledger",
+            copy_plugin(tmp_path, "ledger", "second-ledger"),
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+        ) as (host, _):
+            counts = await asyncio.gather(
+                call(host, "ledger", "bulk", "a", 1000),
+                call(host, "second-ledger", "bulk", "b", 1000),
+            )
+            assert list(counts) == [1000, 1000]
+
+    asyncio.run(scenario())
