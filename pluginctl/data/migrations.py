@@ -200,10 +200,17 @@ class Migrations:
         Raises:
             MigrationError: as `upgrade` and `status`.
         """
+        from sqlalchemy.exc import DBAPIError
+
         engine = self.target.engine(writable=True, migration=True)
         try:
             status = self.status(engine)
             return status, self.upgrade(engine=engine) if status.pending else []
+        except DBAPIError as exc:
+            raise MigrationError(
+                f"cannot migrate the database of plugin {self.target.plugin!r}: {exc.orig}",
+                hint="check that the database server runs and that the URL is right",
+            ) from None
         finally:
             engine.dispose()
 

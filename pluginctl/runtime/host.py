@@ -516,16 +516,26 @@ class Host:
         self.monitor.watch(runtime)
 
     async def _migrate(self, runtime: PluginRuntime, source: PluginSource) -> str | None:
-        """Apply ``source``'s pending migrations (in a thread); why it cannot start, or None."""
-        if source.manifest.migrations is None or runtime.db is None:
+        """Open the plugin's database and apply ``source``'s pending migrations (in a thread).
+
+        Returns why the plugin cannot start, or None.
+        """
+        if runtime.db is None:
+            return None
+        from pluginctl.errors import MigrationError
+
+        try:
+            await asyncio.to_thread(runtime.db.open)
+        except UserError as exc:
+            return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
+        if source.manifest.migrations is None:
             return None
         from pluginctl.data.migrations import Migrations
-        from pluginctl.errors import MigrationError
 
         migrations = Migrations(source.package_dir / source.manifest.migrations, runtime.db.target)
         try:
             status, steps = await asyncio.to_thread(migrations.apply_pending)
-        except MigrationError as exc:
+        except (MigrationError, UserError) as exc:
             self.audit.record("migration.failed", plugin=runtime.name, error=str(exc))
             return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
         for entry in status.edited:

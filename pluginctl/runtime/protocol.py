@@ -195,7 +195,10 @@ class FrameDecoder:
             messages.append(self._decode(memoryview(buffer)[offset + 4 : end]))
             offset = end
         if offset:
-            del buffer[:offset]
+            try:
+                del buffer[:offset]
+            except BufferError:  # a view of it lives on (a traceback holds a frame): start afresh
+                self._buffer = buffer[offset:]
         return messages
 
     def _decode(self, body: memoryview) -> Message:

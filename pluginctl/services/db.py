@@ -23,6 +23,7 @@ import datetime
 import itertools
 import logging
 import sqlite3
+import threading
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -80,6 +81,7 @@ class PluginDatabase:
         self.writable = writable
         self.transaction_timeout_s = transaction_timeout_s
         self._engine: Engine | None = None
+        self._opening = threading.Lock()  # statements on PostgreSQL open it from threads
         self._sqlite: _SqliteLane | None = None
         self._writer = asyncio.Lock()  # SQLite: held by the open transaction
         self._transactions: dict[int, _Transaction] = {}
@@ -153,10 +155,11 @@ class PluginDatabase:
             self._release(transaction)
         if self._sqlite is not None:
             self._sqlite.close()
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-            self._sqlite = None
+        with self._opening:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+                self._sqlite = None
 
     def session(self, policy: Policy) -> DatabaseSession:
         """A session for one worker, checked by ``policy``: its statements and transactions."""
@@ -221,10 +224,32 @@ class PluginDatabase:
             lane.close()
         return result
 
+    def open(self) -> None:
+        """Connect now (on PostgreSQL: set up the schema and roles), not on the first statement.
+
+        Blocking: the host calls it in a thread when it starts the plugin.
+
+        Raises:
+            UserError: the database cannot be reached or set up; the plugin cannot start.
+        """
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            engine = self._open_engine()
+            engine.raw_connection().close()  # one round trip: the server answers, we may log in
+        except DBAPIError as exc:
+            raise DatabaseError(
+                f"cannot reach the database of plugin {self.plugin!r}"
+                f" ({self.target.describe()}): {exc.orig}",
+                kind="operational",
+                hint="check that the database server runs and that the URL is right",
+            ) from None
+
     def _open_engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = self.target.engine(writable=self.writable)
-        return self._engine
+        with self._opening:
+            if self._engine is None:
+                self._engine = self.target.engine(writable=self.writable)
+            return self._engine
 
     def _sqlite_lane(self) -> _SqliteLane:
         if self._sqlite is None:

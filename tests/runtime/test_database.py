@@ -260,7 +260,10 @@ def test_a_ten_megabyte_blob_goes_in_and_comes_back_whole(
 ) -> None:
     async def scenario() -> None:
         async with running_host(
-            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
+            FIXTURES / "ledger",
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+            call_timeout_s=120.0,  # correctness, not speed
         ) as (host, _):
             assert await call(host, "ledger", "blob", 10 * 1024 * 1024) == 10 * 1024 * 1024
 
@@ -276,6 +279,7 @@ def test_a_thousand_concurrent_writes_from_two_plugins_all_land(
             copy_plugin(tmp_path, "ledger", "second-ledger"),
             data_dir=tmp_path / "data",
             database_url=database_url,
+            call_timeout_s=120.0,  # correctness, not speed: a loaded machine takes its time
         ) as (host, _):
             counts = await asyncio.gather(
                 call(host, "ledger", "bulk", "a", 1000),

@@ -65,6 +65,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
     config = HostConfig.from_path(site)  # the directory holding pluginctl.toml
     assert config.path == site / CONFIG_FILENAME
     assert config.data_dir == site / "var" / "data"
+    assert config.database_url == "postgresql://app:s3cret@db.internal:5432/app"
     assert config.installed is False
     assert config.plugins == (tmp_path / "plugins" / "import-trap",)
     assert config.disabled == {"legacy"}
@@ -107,6 +108,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
     assert config.to_dict() == {
         "path": str(site / CONFIG_FILENAME),
         "data_dir": str(site / "var" / "data"),
+        "database": "postgresql://app:***@db.internal:5432/app",
         "installed": False,
         "plugins": [str(tmp_path / "plugins" / "import-trap")],
         "disabled": ["legacy"],
@@ -389,7 +391,7 @@ def test_problems_are_plain_problem_objects(tmp_path: Path) -> None:
             str(tmp_path / CONFIG_FILENAME),
             "nope",
             "unknown key",
-            hint="valid keys here: data_dir, installed, plugins, disabled, server, defaults,"
+            hint="valid keys here: data_dir, database_url, installed, plugins, disabled, server, defaults,"
             " plugin",
         ),
     )
