@@ -391,8 +391,8 @@ def test_problems_are_plain_problem_objects(tmp_path: Path) -> None:
             str(tmp_path / CONFIG_FILENAME),
             "nope",
             "unknown key",
-            hint="valid keys here: data_dir, database_url, installed, plugins, disabled, server, defaults,"
-            " plugin",
+            hint="valid keys here: data_dir, database_url, installed, plugins, disabled, server,"
+            " defaults, plugin",
         ),
     )
 
