@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from pluginctl.errors import (
         CallTimeout,
         CircuitOpen,
+        DatabaseError,
         ManifestError,
+        MigrationError,
         PermissionDenied,
         PluginctlError,
         PluginDefinitionError,
@@ -33,18 +35,23 @@ if TYPE_CHECKING:
         RemoteError,
         RuntimeFault,
         ScaffoldError,
+        StatementRefused,
         UserError,
         WorkerCrashed,
     )
     from pluginctl.http import Request, Response
     from pluginctl.manifest import Manifest
     from pluginctl.plugin import Plugin, Registration, Registrations
+    from pluginctl.runtime.database_api import ExecuteResult
 
 __all__ = [
     "CallTimeout",
     "CircuitOpen",
+    "DatabaseError",
+    "ExecuteResult",
     "Manifest",
     "ManifestError",
+    "MigrationError",
     "PermissionDenied",
     "Plugin",
     "PluginDefinitionError",
@@ -59,6 +66,7 @@ __all__ = [
     "Response",
     "RuntimeFault",
     "ScaffoldError",
+    "StatementRefused",
     "UserError",
     "WorkerCrashed",
     "__version__",
@@ -66,6 +74,7 @@ __all__ = [
 
 # Public names are imported on first use, so the CLI starts without loading them.
 _HOMES = {
+    "ExecuteResult": "pluginctl.runtime.database_api",
     "Manifest": "pluginctl.manifest",
     "Plugin": "pluginctl.plugin",
     "Registration": "pluginctl.plugin",
