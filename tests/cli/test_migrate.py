@@ -57,7 +57,8 @@ def test_status_up_history_and_down(
     assert "nothing to do: at 0002; up to date" in again.stdout
 
     history = cli("migrate", "history", *where, "--json").json()
-    assert [(r["revision"], r["applied"]) for r in history] == [("0001", True), ("0002", True)]  # type: ignore[index,union-attr]
+    assert isinstance(history, list)
+    assert [(r["revision"], r["applied"]) for r in history] == [("0001", True), ("0002", True)]
 
     down = cli("migrate", "down", *where, "--json")
     assert down.exit_code == 0, down.stderr
