@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from pluginctl.data.target import DatabaseTarget
 
-__all__ = ["MigrationStatus", "Migrations", "Revision", "Step"]
+__all__ = ["MigrationStatus", "Migrations", "Revision", "Step", "read_checksums"]
 
 _TEMPLATE_DIR = Path(__file__).parent / "alembic"
 _VERSION_TABLE = "alembic_version"
@@ -335,7 +335,7 @@ class Migrations:
             raise self._ahead(current, head)
         done = known[current] + 1 if current is not None else 0
         applied, pending = revisions[:done], revisions[done:]
-        sums = _checksums(connection, self.target.schema)
+        sums = read_checksums(connection, self.target.schema)
         edited = [
             entry
             for entry in applied
@@ -375,6 +375,15 @@ class Migrations:
 
     def _version_options(self) -> dict[str, str | None]:
         return {"version_table": _VERSION_TABLE, "version_table_schema": self.target.schema}
+
+    def preload(self) -> None:
+        """Import what running migrations needs, without reading (running) any script."""
+        import alembic.ddl.postgresql
+        import alembic.ddl.sqlite
+        import alembic.operations.ops
+        import alembic.runtime.environment
+        import alembic.runtime.migration
+        import alembic.script  # noqa: F401  # all for their side effect: imported now
 
     def _scripts(self) -> ScriptDirectory:
         if self._script is None:
@@ -511,7 +520,8 @@ def _table(schema: str | None) -> str:
     return f'"{schema}".{_CHECKSUMS}' if schema else _CHECKSUMS
 
 
-def _checksums(connection: Connection, schema: str | None) -> dict[str, str]:
+def read_checksums(connection: Connection, schema: str | None) -> dict[str, str]:
+    """The checksum of each applied script, by revision (empty before the first)."""
     from sqlalchemy import inspect
 
     if not inspect(connection).has_table(_CHECKSUMS, schema=schema):

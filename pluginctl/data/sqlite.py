@@ -141,18 +141,26 @@ def database_path(data_dir: Path) -> Path:
     return data_dir / "db.sqlite3"
 
 
-def open_engine(path: Path, *, writable: bool, migration: bool = False) -> Engine:
+def open_engine(
+    path: Path, *, writable: bool, migration: bool = False, static: bool = False
+) -> Engine:
     """A SQLAlchemy engine on the SQLite file ``path``, every connection guarded.
 
     Each connection runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
     On a ``migration`` engine, SQLAlchemy's transactions are real SQLite transactions
     (we issue ``BEGIN IMMEDIATE``, so DDL in a migration rolls back with the rest); the
     runtime's engine only lends raw connections, whose transactions the host begins.
+    ``static`` keeps one connection for every use (the sandboxed migration runner's).
     """
     from sqlalchemy import create_engine, event
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"cached_statements": 256})
+    options: dict[str, object] = {}
+    if static:
+        from sqlalchemy.pool import StaticPool
+
+        options["poolclass"] = StaticPool
+    engine = create_engine(f"sqlite:///{path}", connect_args={"cached_statements": 256}, **options)
 
     @event.listens_for(engine, "connect")
     def _configure(connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:

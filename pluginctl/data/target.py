@@ -44,6 +44,7 @@ class DatabaseTarget:
     path: Path | None = None
     url: URL | None = None
     names: PluginSchema | None = None
+    login: URL | None = None  # connect as this role, as it is: no provisioning
 
     @classmethod
     def for_plugin(
@@ -59,6 +60,24 @@ class DatabaseTarget:
         url = admin_url(database_url)
         assert url.database is not None  # admin_url checked it
         return cls(plugin, url=url, names=PluginSchema.of(plugin, database=url.database))
+
+    @classmethod
+    def direct(cls, plugin: str, *, path: str | None, url: str | None) -> DatabaseTarget:
+        """The database at ``path`` (SQLite), or reached as the role in ``url`` (PostgreSQL).
+
+        For a process that must not provision: the sandboxed migration runner.
+        """
+        from pathlib import Path
+
+        if path is not None:
+            return cls(plugin, path=Path(path))
+        from sqlalchemy.engine import make_url
+
+        assert url is not None
+        login = make_url(url)
+        assert login.database is not None
+        names = PluginSchema.of(plugin, database=login.database)
+        return cls(plugin, url=login, names=names, login=login)
 
     @property
     def backend(self) -> Literal["sqlite", "postgresql"]:
@@ -90,6 +109,8 @@ class DatabaseTarget:
             return sqlite.open_engine(self.path, writable=writable, migration=migration)
         from sqlalchemy import create_engine
 
+        if self.login is not None:
+            return create_engine(self.login, pool_size=4, max_overflow=8, pool_pre_ping=True)
         assert self.url is not None
         assert self.names is not None
         secret = self.url.render_as_string(hide_password=False)
@@ -101,6 +122,33 @@ class DatabaseTarget:
         role = self.names.owner if writable or migration else self.names.reader
         url = self.url.set(username=role, password=self.names.password(role, secret=secret))
         return create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+
+    def owner_url(self) -> URL:
+        """How the plugin's owner role logs in (PostgreSQL; provisioned already)."""
+        assert self.url is not None
+        assert self.names is not None
+        if self.login is not None:
+            return self.login
+        secret = self.url.render_as_string(hide_password=False)
+        owner = self.names.owner
+        return self.url.set(username=owner, password=self.names.password(owner, secret=secret))
+
+    def single_connection_engine(self) -> Engine:
+        """An engine on one connection, opened now and used for everything after.
+
+        The sandboxed migration runner connects before it confines itself: afterwards
+        it may open no new socket, so every use must share this one connection.
+        """
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
+
+        if self.path is not None:
+            engine = sqlite.open_engine(self.path, writable=True, migration=True, static=True)
+        else:
+            engine = create_engine(self.owner_url(), poolclass=StaticPool)
+        with engine.connect():
+            pass  # opens the one connection
+        return engine
 
 
 def _null_pool() -> type:

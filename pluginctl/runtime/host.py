@@ -530,24 +530,27 @@ class Host:
             return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
         if source.manifest.migrations is None:
             return None
-        from pluginctl.data.migrations import Migrations
+        from pluginctl.data.sandboxed import apply_pending
 
-        migrations = Migrations(source.package_dir / source.manifest.migrations, runtime.db.target)
         try:
-            status, steps = await asyncio.to_thread(migrations.apply_pending)
-        except (MigrationError, UserError) as exc:
+            outcome = await apply_pending(
+                source.package_dir / source.manifest.migrations,
+                runtime.db.target,
+                code_dir=source.import_root or source.package_dir,
+                sandbox=self.options.sandbox,
+            )
+        except MigrationError as exc:
             self.audit.record("migration.failed", plugin=runtime.name, error=str(exc))
             return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
-        for entry in status.edited:
+        for revision in outcome.edited:
             logger.warning(
-                "plugin %s: migration %s (%s) changed after it was applied; the change will not"
+                "plugin %s: migration %s changed after it was applied; the change will not"
                 " run where it already ran: put it in a new migration (pluginctl migrate new)",
                 runtime.name,
-                entry.revision,
-                entry.path.name,
+                revision,
             )
-            self.audit.record("migration.edited", plugin=runtime.name, revision=entry.revision)
-        for step in steps:
+            self.audit.record("migration.edited", plugin=runtime.name, revision=revision)
+        for step in outcome.steps:
             self.audit.record(
                 "migration.applied",
                 plugin=runtime.name,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 from pluginctl.runtime.audit import read
 from pluginctl.runtime.discovery import load_source
 from pluginctl.runtime.plugin_runtime import PluginState
 from tests.data.migration_scripts import FAILS_HALF_WAY, write_script
-from tests.runtime.host_harness import FIXTURES, running_host
+from tests.runtime.host_harness import FIXTURES, needs_sandbox, running_host
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pluginctl.runtime.host import Host
     from pluginctl.runtime.plugin_runtime import PluginRuntime
 
@@ -156,3 +158,56 @@ def test_a_migration_edited_after_it_ran_is_audited(tmp_path: Path) -> None:
         assert edited["revision"] == "0001"
 
     asyncio.run(scenario())
+
+
+def hostile_script(project: Path, body: str) -> None:
+    write_script(migrations_dir(project), "0002", "0001", upgrade=body, message="hostile")
+
+
+@needs_sandbox
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("open('/etc/shadow').read()", "PermissionError"),
+        ("open('/tmp/written-by-a-migration', 'w').write('x')", "PermissionError"),
+        (
+            "import socket\nsocket.create_connection(('127.0.0.1', 9))",
+            "PermissionError",
+        ),
+        ("import subprocess\nsubprocess.run(['id'], check=True)", "PermissionError"),
+    ],
+    ids=["read-shadow", "write-outside", "internet-socket", "exec"],
+)
+def test_migrations_run_sandboxed_never_in_the_host(tmp_path: Path, body: str, says: str) -> None:
+    project = plugin_copy(tmp_path)
+    hostile_script(project, body)
+
+    async def scenario() -> None:
+        async with running_host(project, data_dir=tmp_path / "data") as (host, _):
+            plugin = the_plugin(host)
+            assert plugin.state is PluginState.FAILED
+            assert plugin.last_error is not None
+            assert f"a migration of plugin 'migrating' failed ({says}" in plugin.last_error
+            assert "the database stands at 0001" in plugin.last_error
+
+    asyncio.run(scenario())
+    assert not Path("/tmp/written-by-a-migration").exists()
+
+
+def test_the_host_never_imports_a_migration_script(tmp_path: Path) -> None:
+    project = plugin_copy(tmp_path)
+    data_dir = tmp_path / "data"
+    hostile_script(
+        project,
+        "import os, pathlib\n"
+        f"marker = pathlib.Path({str(data_dir / 'plugins' / 'migrating' / 'pid')!r})\n"
+        "marker.write_text(str(os.getpid()))",
+    )
+
+    async def scenario() -> None:
+        async with running_host(project, data_dir=data_dir) as (host, _):
+            assert the_plugin(host).state is PluginState.ACTIVE, the_plugin(host).last_error
+
+    asyncio.run(scenario())
+    ran_in = int((data_dir / "plugins" / "migrating" / "pid").read_text())
+    assert ran_in != os.getpid()
