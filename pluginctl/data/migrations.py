@@ -293,7 +293,9 @@ class Migrations:
             if direction == "up" and to == "head" and status.up_to_date:
                 return done
             connection.commit()
-            recorder = _Recorder(self, done, on_step, start=status.current)
+            _create_checksum_table(connection, self.target.schema)
+            connection.commit()
+            recorder = _Recorder(self, done, on_step, status=status)
             with EnvironmentContext(
                 Config(), self._scripts(), fn=self._planner(direction, to)
             ) as env:
@@ -460,13 +462,14 @@ class _Recorder:
         done: list[Step],
         on_step: Callable[[Step], None] | None,
         *,
-        start: str | None,
+        status: MigrationStatus,
     ) -> None:
         self._migrations = migrations
         self._done = done
         self._on_step = on_step
-        self._at = start
-        self._by_id = {entry.revision: entry for entry in migrations.revisions()}
+        self._at = status.current
+        self._sql = _ChecksumSql(migrations.target.schema)
+        self._by_id = {entry.revision: entry for entry in [*status.applied, *status.pending]}
 
     def __call__(
         self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: object
@@ -474,7 +477,7 @@ class _Recorder:
         ident = step.up_revision_id  # the revision applied, or undone
         assert ident is not None
         entry = self._by_id.get(ident)
-        _record_checksum(ctx, entry, upgrade=step.is_upgrade, ident=ident)
+        self._sql.record(ctx, entry, upgrade=step.is_upgrade, ident=ident)
         message = entry.message if entry is not None else ""
         applied = Step(ident, "up" if step.is_upgrade else "down", message)
         self._done.append(applied)
@@ -531,27 +534,35 @@ def read_checksums(connection: Connection, schema: str | None) -> dict[str, str]
     return {str(revision): str(digest) for revision, digest in rows}
 
 
-def _record_checksum(
-    context: MigrationContext, entry: Revision | None, *, upgrade: bool, ident: str
-) -> None:
-    from sqlalchemy import text
-
-    connection = context.connection
-    assert connection is not None
-    schema = context.version_table_schema
-    table = _table(schema)
+def _create_checksum_table(connection: Connection, schema: str | None) -> None:
     connection.exec_driver_sql(
-        f"CREATE TABLE IF NOT EXISTS {table} (revision VARCHAR(64) PRIMARY KEY,"
+        f"CREATE TABLE IF NOT EXISTS {_table(schema)} (revision VARCHAR(64) PRIMARY KEY,"
         " sha256 VARCHAR(64) NOT NULL, applied_at VARCHAR(40) NOT NULL)"
     )
-    delete = f"DELETE FROM {table} WHERE revision = :r"  # noqa: S608  # our own table name
-    connection.execute(text(delete), {"r": ident})
-    if upgrade and entry is not None:
-        connection.execute(
-            text(f"INSERT INTO {table} (revision, sha256, applied_at) VALUES (:r, :s, :t)"),  # noqa: S608  # our own table name
-            {
-                "r": ident,
-                "s": _checksum(entry.path),
-                "t": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            },
+
+
+class _ChecksumSql:
+    """The statements that keep one plugin's checksums, made once per run."""
+
+    def __init__(self, schema: str | None) -> None:
+        from sqlalchemy import text
+
+        table = _table(schema)
+        self._upsert = text(
+            f"INSERT INTO {table} (revision, sha256, applied_at) VALUES (:r, :s, :t)"  # noqa: S608  # our own table name
+            " ON CONFLICT (revision) DO UPDATE SET sha256 = excluded.sha256,"
+            " applied_at = excluded.applied_at"
         )
+        self._delete = text(f"DELETE FROM {table} WHERE revision = :r")  # noqa: S608  # ours
+
+    def record(
+        self, context: MigrationContext, entry: Revision | None, *, upgrade: bool, ident: str
+    ) -> None:
+        """In the step's transaction: the applied script's checksum, or its removal."""
+        connection = context.connection
+        assert connection is not None
+        if not upgrade or entry is None:
+            connection.execute(self._delete, {"r": ident})
+            return
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        connection.execute(self._upsert, {"r": ident, "s": _checksum(entry.path), "t": now})
