@@ -143,11 +143,7 @@ class Transaction:
         self._token: contextvars.Token[int | None] | None = None
 
     async def __aenter__(self) -> Transaction:
-        if _CURRENT.get() is not None:
-            raise UserError(
-                "api.db.transaction() was opened inside another transaction",
-                hint="use the transaction already open: its statements commit together",
-            )
+        _refuse_nested()
         number = await self._call("db.begin")
         assert isinstance(number, int), f"db.begin answered {number!r}"
         self._id = number
@@ -236,11 +232,7 @@ class SyncTransaction:
         self._token: contextvars.Token[int | None] | None = None
 
     def __enter__(self) -> SyncTransaction:
-        if _CURRENT.get() is not None:
-            raise UserError(
-                "api.db.transaction() was opened inside another transaction",
-                hint="use the transaction already open: its statements commit together",
-            )
+        _refuse_nested()
         number = self._database.block(self._database._call("db.begin"))
         assert isinstance(number, int), f"db.begin answered {number!r}"
         self._id = number
@@ -257,6 +249,14 @@ class SyncTransaction:
         _CURRENT.reset(self._token)
         verb = "db.rollback" if exc_type is not None else "db.commit"
         self._database.block(self._database._call(verb, self._id))
+
+
+def _refuse_nested() -> None:
+    if _CURRENT.get() is not None:
+        raise UserError(
+            "api.db.transaction() was opened inside another transaction",
+            hint="use the transaction already open: its statements commit together",
+        )
 
 
 def _execute_result(result: object) -> ExecuteResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -22,10 +23,14 @@ from pluginctl.runtime.audit import read
 from tests.runtime.host_harness import FIXTURES, running_host, wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from pluginctl.runtime.host import Host
     from pluginctl.runtime.plugin_runtime import PluginRuntime
+
+
+_PATIENT_S = 120.0  # correctness, not speed: a loaded machine takes its time
 
 
 def runtime_of(host: Host, name: str) -> PluginRuntime:
@@ -34,6 +39,21 @@ def runtime_of(host: Host, name: str) -> PluginRuntime:
 
 async def call(host: Host, plugin: str, export: str, *args: object) -> object:
     return await runtime_of(host, plugin).call("export", export, list(args), {})
+
+
+@contextlib.asynccontextmanager
+async def ledger_host(
+    tmp_path: Path, database_url: str | None, *more: Path, call_timeout_s: float | None = None
+) -> AsyncIterator[Host]:
+    """A host running the ledger fixture (and ``more``) on the backend of ``database_url``."""
+    async with running_host(
+        FIXTURES / "ledger",
+        *more,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        call_timeout_s=call_timeout_s,
+    ) as (host, _):
+        yield host
 
 
 def copy_plugin(tmp_path: Path, case: str, new_name: str) -> Path:
@@ -50,9 +70,7 @@ def test_a_plugin_reads_and_writes_its_tables_in_transactions(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url) as host:
             assert await call(host, "ledger", "add", "hello") == 1
             assert await call(host, "ledger", "add_sync", ["a", "b"]) == 3  # a sync handler
             assert await call(host, "ledger", "entries") == [[1, "hello"], [2, "a"], [3, "b"]]
@@ -102,9 +120,7 @@ def test_parameters_are_bound_never_pasted_into_the_sql(
     ]
 
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url) as host:
             for attack in attacks:
                 await call(host, "ledger", "add", attack)
             stored = await call(host, "ledger", "entries")
@@ -126,9 +142,7 @@ def test_a_worker_killed_between_two_inserts_leaves_nothing_written(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url) as host:
             ledger = runtime_of(host, "ledger")
             pending = asyncio.ensure_future(call(host, "ledger", "two_then_wait"))
             await wait_for(lambda: ledger.kv.get("between"), timeout_s=10)
@@ -149,12 +163,7 @@ def test_a_transaction_left_open_is_rolled_back_after_the_call_deadline(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger",
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-            call_timeout_s=1.0,
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url, call_timeout_s=1.0) as host:
             await call(host, "ledger", "leave_open")
             await asyncio.sleep(1.5)  # past the deadline: the host has rolled it back
             await call(host, "ledger", "add", "after")
@@ -177,9 +186,7 @@ def test_statements_the_host_does_not_run_are_refused(
     tmp_path: Path, database_url: str | None, sql: str, error: type[Exception], says: str
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger", data_dir=tmp_path / "data", database_url=database_url
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url) as host:
             with pytest.raises(error) as refused:
                 await call(host, "ledger", "run", sql)
             assert says in f"{refused.value} {getattr(refused.value, 'hint', '')}"
@@ -233,12 +240,8 @@ def test_a_plugin_cannot_read_or_write_another_plugins_tables(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger",
-            copy_plugin(tmp_path, "ledger", "intruder"),
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-        ) as (host, _):
+        intruder = copy_plugin(tmp_path, "ledger", "intruder")
+        async with ledger_host(tmp_path, database_url, intruder) as host:
             await call(host, "ledger", "add", "secret")
             assert await call(host, "intruder", "count") == 0
             if database_url:  # the other schema is there, and closed to it
@@ -259,12 +262,7 @@ def test_a_ten_megabyte_blob_goes_in_and_comes_back_whole(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger",
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-            call_timeout_s=120.0,  # correctness, not speed
-        ) as (host, _):
+        async with ledger_host(tmp_path, database_url, call_timeout_s=_PATIENT_S) as host:
             assert await call(host, "ledger", "blob", 10 * 1024 * 1024) == 10 * 1024 * 1024
 
     asyncio.run(scenario())
@@ -274,13 +272,8 @@ def test_a_thousand_concurrent_writes_from_two_plugins_all_land(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
-        async with running_host(
-            FIXTURES / "ledger",
-            copy_plugin(tmp_path, "ledger", "second-ledger"),
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-            call_timeout_s=120.0,  # correctness, not speed: a loaded machine takes its time
-        ) as (host, _):
+        second = copy_plugin(tmp_path, "ledger", "second-ledger")
+        async with ledger_host(tmp_path, database_url, second, call_timeout_s=_PATIENT_S) as host:
             counts = await asyncio.gather(
                 call(host, "ledger", "bulk", "a", 1000),
                 call(host, "second-ledger", "bulk", "b", 1000),
