@@ -30,6 +30,7 @@ from pluginctl.runtime.health import HealthMonitor, HealthPolicy
 from pluginctl.runtime.host_api import HostServices
 from pluginctl.runtime.limits import WorkerLimits
 from pluginctl.runtime.output import OutputBudget, OutputPolicy
+from pluginctl.runtime.plugin_data import database_for, prepare_database
 from pluginctl.runtime.plugin_runtime import (
     PluginRuntime,
     PluginState,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from pluginctl.manifest import RateLimit
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.runtime.processes import Exit, WorkerProcess
-    from pluginctl.services.db import DatabaseSession, PluginDatabase
+    from pluginctl.services.db import DatabaseSession
 
 __all__ = ["Host", "HostOptions", "Reload"]
 
@@ -423,7 +424,13 @@ class Host:
             kv=KeyValueStore.open(data_dir / "kv.sqlite3"),
             call_timeout_s=self._call_timeout(source),
         )
-        runtime.db = self._database(source, policy)
+        runtime.db = database_for(
+            source,
+            policy,
+            data_dir=data_dir,
+            database_url=self.options.database_url,
+            transaction_timeout_s=self._call_timeout(source),
+        )
         runtime.crashes = CrashHistory(
             self.options.restart_by_plugin.get(source.name, self.options.restart)
         )
@@ -447,24 +454,6 @@ class Host:
             )
             self._fail(runtime, f"{invalid}" + (f"\nhint: {invalid.hint}" if invalid.hint else ""))
         return runtime
-
-    def _database(self, source: PluginSource, policy: Policy) -> PluginDatabase | None:
-        """The plugin's database, when it holds a db permission or has migrations."""
-        if not policy.grants("db:read") and source.manifest.migrations is None:
-            return None
-        from pluginctl.data.target import DatabaseTarget
-        from pluginctl.services.db import PluginDatabase
-
-        target = DatabaseTarget.for_plugin(
-            source.name,
-            data_dir=self.options.data_dir / "plugins" / source.name,
-            database_url=self.options.database_url,
-        )
-        return PluginDatabase(
-            target,
-            writable=policy.grants("db:write"),
-            transaction_timeout_s=self._call_timeout(source),
-        )
 
     def _policy(self, source: PluginSource) -> Policy:
         """A policy from ``source``'s manifest; refusals add to the plugin's running tally."""
@@ -516,48 +505,12 @@ class Host:
         self.monitor.watch(runtime)
 
     async def _migrate(self, runtime: PluginRuntime, source: PluginSource) -> str | None:
-        """Open the plugin's database and apply ``source``'s pending migrations (in a thread).
-
-        Returns why the plugin cannot start, or None.
-        """
+        """Open the plugin's database, apply its pending migrations; why it cannot start."""
         if runtime.db is None:
             return None
-        from pluginctl.errors import MigrationError
-
-        try:
-            await asyncio.to_thread(runtime.db.open)
-        except UserError as exc:
-            return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
-        if source.manifest.migrations is None:
-            return None
-        from pluginctl.data.sandboxed import apply_pending
-
-        try:
-            outcome = await apply_pending(
-                source.package_dir / source.manifest.migrations,
-                runtime.db.target,
-                code_dir=source.import_root or source.package_dir,
-                sandbox=self.options.sandbox,
-            )
-        except MigrationError as exc:
-            self.audit.record("migration.failed", plugin=runtime.name, error=str(exc))
-            return f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
-        for revision in outcome.edited:
-            logger.warning(
-                "plugin %s: migration %s changed after it was applied; the change will not"
-                " run where it already ran: put it in a new migration (pluginctl migrate new)",
-                runtime.name,
-                revision,
-            )
-            self.audit.record("migration.edited", plugin=runtime.name, revision=revision)
-        for step in outcome.steps:
-            self.audit.record(
-                "migration.applied",
-                plugin=runtime.name,
-                revision=step.revision,
-                message=step.message,
-            )
-        return None
+        return await prepare_database(
+            runtime.db, source, audit=self.audit, sandbox=self.options.sandbox
+        )
 
     async def _launch(
         self,
