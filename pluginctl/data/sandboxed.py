@@ -29,6 +29,8 @@ from pluginctl.errors import MigrationError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from sqlalchemy.engine import Engine
+
     from pluginctl.data.migrations import Step
     from pluginctl.data.target import DatabaseTarget
 
@@ -77,11 +79,17 @@ class Outcome:
 
 
 async def apply_pending(
-    folder: Path, target: DatabaseTarget, *, code_dir: Path, sandbox: bool = True
+    folder: Path,
+    target: DatabaseTarget,
+    *,
+    code_dir: Path,
+    sandbox: bool = True,
+    engine: Engine | None = None,
 ) -> Outcome:
     """Apply ``folder``'s pending migrations to ``target``, sandboxed.
 
-    ``code_dir`` is the plugin's code (read-only to the scripts).
+    ``code_dir`` is the plugin's code (read-only to the scripts). ``engine``, when
+    given, is used to read the database's revision (the host's own, already open).
 
     Raises:
         MigrationError: a migration failed (it was rolled back), the folder has two
@@ -89,7 +97,7 @@ async def apply_pending(
     """
     from pluginctl.data.migrations import Step
 
-    known = await asyncio.to_thread(_up_to_date, folder, target)
+    known = await asyncio.to_thread(_up_to_date, folder, target, engine)
     if known is not None:
         return Outcome([], known, spawned=False)
     answer = await _spawn(_spec(folder, target, code_dir=code_dir, sandbox=sandbox))
@@ -102,17 +110,18 @@ async def apply_pending(
 # -- the host's side: a look without running anything --------------------------------
 
 
-def _up_to_date(folder: Path, target: DatabaseTarget) -> list[str] | None:
+def _up_to_date(folder: Path, target: DatabaseTarget, engine: Engine | None) -> list[str] | None:
     """The edited revisions when nothing is pending; None when a process must decide."""
     scripts = _read_scripts(folder)
     if scripts is None:
         return None
     heads = set(scripts) - {down for down, _ in scripts.values() if down is not None}
-    engine = target.engine(writable=True, migration=True)
+    own = engine or target.engine(writable=True, migration=True)
     try:
-        current, sums = _version_and_sums(engine, target.schema)
+        current, sums = _version_and_sums(own, target.schema)
     finally:
-        engine.dispose()
+        if engine is None:
+            own.dispose()
     if len(heads) != 1 or current not in heads:
         return None  # pending, ahead, two heads, or empty: let Alembic say which
     return sorted(
@@ -156,13 +165,11 @@ def _literals(source: bytes) -> dict[str, object]:
     return values
 
 
-def _version_and_sums(engine: object, schema: str | None) -> tuple[str | None, dict[str, str]]:
+def _version_and_sums(engine: Engine, schema: str | None) -> tuple[str | None, dict[str, str]]:
     from sqlalchemy import inspect
-    from sqlalchemy.engine import Engine
 
     from pluginctl.data.migrations import read_checksums
 
-    assert isinstance(engine, Engine)
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version", schema=schema):
             return None, {}

@@ -69,6 +69,7 @@ async def prepare_database(
             database.target,
             code_dir=source.import_root or source.package_dir,
             sandbox=sandbox,
+            engine=database.engine(),  # opened above: reading the revision costs no connect
         )
     except MigrationError as exc:
         audit.record("migration.failed", plugin=name, error=str(exc))

@@ -247,6 +247,10 @@ class PluginDatabase:
                 hint="check that the database server runs and that the URL is right",
             ) from None
 
+    def engine(self) -> Engine:
+        """The engine the plugin's statements run on (opened on first use; blocking)."""
+        return self._open_engine()
+
     def _open_engine(self) -> Engine:
         with self._opening:
             if self._engine is None:
