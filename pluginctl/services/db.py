@@ -92,10 +92,21 @@ class PluginDatabase:
 
     # -- the plugin's statements -------------------------------------------------
 
-    def run(self, sql: str, params: Mapping[str, object], tx: object, fetch: int) -> object:
-        """Run one checked statement: answered inline when it can be, else a coroutine."""
+    def run(
+        self,
+        sql: str,
+        params: Mapping[str, object],
+        tx: object,
+        fetch: int,
+        *,
+        owner: DatabaseSession | None = None,
+    ) -> object:
+        """Run one checked statement: answered inline when it can be, else a coroutine.
+
+        ``tx`` must be a transaction ``owner`` opened (when an owner is given).
+        """
         if tx is not None:
-            return self._transaction(tx).run(sql, params, fetch)
+            return self._transaction(tx, owner).run(sql, params, fetch)
         if self.target.path is not None:
             lane = self._sqlite_lane()
             if self._writer.locked():  # a transaction holds the connection: wait for it
@@ -123,9 +134,11 @@ class PluginDatabase:
         owner.transactions.add(number)
         return number
 
-    async def finish(self, tx: object, *, commit: bool) -> None:
-        """Commit (or roll back) the transaction ``tx``."""
-        transaction = self._transaction(tx)
+    async def finish(
+        self, tx: object, *, commit: bool, owner: DatabaseSession | None = None
+    ) -> None:
+        """Commit (or roll back) the transaction ``tx`` (one ``owner`` opened, if given)."""
+        transaction = self._transaction(tx, owner)
         self._forget(transaction)
         try:
             await transaction.end(commit=commit)
@@ -172,10 +185,10 @@ class PluginDatabase:
 
     # -- inside ----------------------------------------------------------------------
 
-    def _transaction(self, tx: object) -> _Transaction:
+    def _transaction(self, tx: object, owner: DatabaseSession | None = None) -> _Transaction:
         transaction = self._transactions.get(tx) if isinstance(tx, int) else None
-        if transaction is not None:
-            return transaction
+        if transaction is not None and (owner is None or transaction.owner is owner):
+            return transaction  # another worker's transaction is not this one's to use
         reason = self._expired.get(tx) if isinstance(tx, int) else None
         raise DatabaseError(
             f"transaction {tx!r} of plugin {self.plugin!r} is no longer open"
@@ -315,14 +328,15 @@ class DatabaseSession:
             sql, params, tx, fetch = _unpack(args, 4)
             if fetch not in (_FETCH_NONE, _FETCH_ONE, _FETCH_ALL):
                 raise StatementRefused(f"api.db has no fetch mode {fetch!r}")
-            return database.run(*self._checked(sql, params), tx, int(str(fetch)))
+            return database.run(*self._checked(sql, params), tx, int(str(fetch)), owner=self)
         if method == "db.run_many":
             sql, rows, tx = _unpack(args, 3)
             return self._run_many(sql, rows, tx)
         if method == "db.begin":
             return database.begin(self)
         if method in ("db.commit", "db.rollback"):
-            return database.finish(_unpack(args, 1)[0], commit=method == "db.commit")
+            tx = _unpack(args, 1)[0]
+            return database.finish(tx, commit=method == "db.commit", owner=self)
         raise LookupError(f"the host API has no method {method!r}")
 
     def _checked(self, sql: object, params: object) -> tuple[str, Mapping[str, object]]:
@@ -341,16 +355,18 @@ class DatabaseSession:
         try:
             total = 0
             for params in rows:
-                result = self.database.run(text, _parameters(params), number, _FETCH_NONE)
+                result = self.database.run(
+                    text, _parameters(params), number, _FETCH_NONE, owner=self
+                )
                 if asyncio.iscoroutine(result):
                     result = await result
                 total += _rowcount(result)
         except BaseException:
             if own:
-                await self.database.finish(number, commit=False)
+                await self.database.finish(number, commit=False, owner=self)
             raise
         if own:
-            await self.database.finish(number, commit=True)
+            await self.database.finish(number, commit=True, owner=self)
         return total
 
     async def close(self, reason: str) -> None:

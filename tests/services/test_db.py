@@ -88,3 +88,26 @@ def test_a_transaction_commits_its_insert(database: PluginDatabase) -> None:
         return writer.handle("db.run", ["SELECT count(*) FROM notes", None, None, FETCH_ONE])
 
     assert asyncio.run(scenario()) == [["count(*)"], [[2]]]
+
+
+def test_a_worker_cannot_use_or_end_another_workers_transaction(
+    database: PluginDatabase,
+) -> None:
+    from pluginctl.errors import DatabaseError
+
+    async def scenario() -> None:
+        old, new = _session(database, "db:write"), _session(database, "db:write")
+        number = await old.handle("db.begin", [])  # type: ignore[misc]
+        old.handle("db.run", [INSERT, {"title": "old's"}, number, FETCH_NONE])
+        with pytest.raises(DatabaseError, match="no longer open") as refused:
+            new.handle("db.run", [INSERT, {"title": "new's"}, number, FETCH_NONE])
+        assert refused.value.kind == "transaction"
+        with pytest.raises(DatabaseError, match="no longer open"):
+            await new.handle("db.commit", [number])  # type: ignore[misc]
+        await old.close("the old worker ended")  # its transaction is rolled back
+        count = _session(database, "db:read").handle(
+            "db.run", ["SELECT count(*) FROM notes", None, None, FETCH_ONE]
+        )
+        assert count == [["count(*)"], [[1]]]
+
+    asyncio.run(scenario())
