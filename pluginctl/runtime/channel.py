@@ -16,6 +16,7 @@ the host can drop the worker and record why.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import itertools
 import logging
@@ -403,13 +404,16 @@ class Channel(asyncio.Protocol):
     ) -> asyncio.Future[object] | None:
         """Run a handler's coroutine up to its first wait; its task, or None if it finished.
 
-        Most handlers finish without waiting for anything: they cost no task at all.
+        Most handlers finish without waiting for anything: they cost no task at all. The
+        coroutine runs in a context of its own from its first step, as in a task of its
+        own: a context variable it sets is its own, before and after its first wait.
         """
         enforcer = self._enforcer
         if enforcer is not None:
             enforcer.running_id = call_id
+        context = contextvars.copy_context()
         try:
-            yielded = coroutine.send(None)
+            yielded = context.run(coroutine.send, None)
         except StopIteration as done:
             self._answer(call_id, Response(call_id, done.value))
             return None
@@ -419,7 +423,9 @@ class Channel(asyncio.Protocol):
         finally:
             if enforcer is not None:
                 enforcer.running_id = None
-        task: asyncio.Future[object] = asyncio.ensure_future(_resume(coroutine, yielded))
+        task: asyncio.Future[object] = asyncio.get_running_loop().create_task(
+            _resume(coroutine, yielded), context=context
+        )
         if enforcer is not None:
             enforcer.task(call_id, task)
         return task

@@ -26,6 +26,7 @@ transaction; leaving the block commits, an exception rolls back (and propagates)
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, overload
@@ -35,7 +36,6 @@ import msgspec
 from pluginctl.errors import UserError
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Awaitable, Callable, Mapping, Sequence
     from types import TracebackType
 
@@ -43,7 +43,23 @@ __all__ = ["Database", "ExecuteResult", "SyncDatabase", "SyncTransaction", "Tran
 
 T = TypeVar("T")
 _FETCH_NONE, _FETCH_ONE, _FETCH_ALL = 0, 1, 2
-_CURRENT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+_BEGIN = "begin"  # as a statement's transaction: begin one, run the statement in it
+
+
+class _Open:
+    """A transaction the plugin opened; the host's id for it once its first statement ran.
+
+    The host begins the transaction with its first statement, in one round trip.
+    """
+
+    __slots__ = ("first", "number")
+
+    def __init__(self) -> None:
+        self.number: int | None = None
+        self.first: asyncio.Lock | None = None  # made on the worker's loop, when needed
+
+
+_CURRENT: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
     "pluginctl_db_transaction", default=None
 )
 
@@ -74,8 +90,7 @@ class Database:
 
     async def execute_many(self, sql: str, params: Sequence[Mapping[str, object]]) -> int:
         """Run ``sql`` once per mapping, in one transaction; the rows changed in all."""
-        result = await self._call("db.run_many", sql, [dict(p) for p in params], _CURRENT.get())
-        return result if isinstance(result, int) else 0
+        return await self._run_many(sql, params, _CURRENT.get())
 
     @overload
     async def fetch_one(
@@ -126,28 +141,55 @@ class Database:
 
     def transaction(self) -> Transaction:
         """An async context manager: the statements inside commit together, or not at all."""
-        return Transaction(self._call)
+        return Transaction(self)
 
     async def _run(
-        self, sql: str, params: Mapping[str, object] | None, fetch: int, tx: int | None
+        self, sql: str, params: Mapping[str, object] | None, fetch: int, tx: _Open | None
     ) -> object:
-        return await self._call("db.run", sql, None if params is None else dict(params), tx, fetch)
+        bound = None if params is None else dict(params)
+        if tx is None:
+            return await self._call("db.run", sql, bound, None, fetch)
+        if tx.number is None:
+            tx.first = tx.first or asyncio.Lock()
+            async with tx.first:  # one statement begins it; the others wait for its id
+                if tx.number is None:
+                    answer = await self._call("db.run", sql, bound, _BEGIN, fetch)
+                    assert isinstance(answer, list), f"db.run answered {answer!r}"
+                    number, result = answer
+                    assert isinstance(number, int), f"db.run began {number!r}"
+                    tx.number = number
+                    return result
+        return await self._call("db.run", sql, bound, tx.number, fetch)
+
+    async def _run_many(
+        self, sql: str, params: Sequence[Mapping[str, object]], tx: _Open | None
+    ) -> int:
+        number = None
+        if tx is not None:
+            if tx.number is None:
+                begun = await self._call("db.begin")
+                assert isinstance(begun, int), f"db.begin answered {begun!r}"
+                tx.number = begun
+            number = tx.number
+        result = await self._call("db.run_many", sql, [dict(p) for p in params], number)
+        return result if isinstance(result, int) else 0
+
+    async def _end(self, tx: _Open, *, commit: bool) -> None:
+        if tx.number is not None:  # a transaction that ran nothing has nothing to end
+            await self._call("db.commit" if commit else "db.rollback", tx.number)
 
 
 class Transaction:
     """One transaction, opened by `Database.transaction`."""
 
-    def __init__(self, call: Callable[..., Awaitable[object]]) -> None:
-        self._call = call
-        self._id: int | None = None
-        self._token: contextvars.Token[int | None] | None = None
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._open = _Open()
+        self._token: contextvars.Token[_Open | None] | None = None
 
     async def __aenter__(self) -> Transaction:
         _refuse_nested()
-        number = await self._call("db.begin")
-        assert isinstance(number, int), f"db.begin answered {number!r}"
-        self._id = number
-        self._token = _CURRENT.set(number)
+        self._token = _CURRENT.set(self._open)
         return self
 
     async def __aexit__(
@@ -158,15 +200,14 @@ class Transaction:
     ) -> None:
         assert self._token is not None
         _CURRENT.reset(self._token)
-        await self._call("db.rollback" if exc_type is not None else "db.commit", self._id)
+        await self._database._end(self._open, commit=exc_type is None)
 
 
 class SyncDatabase:
     """``api.db`` for sync handlers: the same methods, blocking the handler's thread."""
 
     def __init__(self, database: Database, loop: asyncio.AbstractEventLoop) -> None:
-        self._database = database
-        self._call = database._call  # the same transport, driven from another thread
+        self._database = database  # the same transport, driven from another thread
         self._loop = loop
 
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> ExecuteResult:
@@ -175,8 +216,7 @@ class SyncDatabase:
 
     def execute_many(self, sql: str, params: Sequence[Mapping[str, object]]) -> int:
         """See `Database.execute_many`."""
-        rows = [dict(p) for p in params]
-        result = self.block(self._call("db.run_many", sql, rows, _CURRENT.get()))
+        result = self.block(self._database._run_many(sql, params, _CURRENT.get()))
         return result if isinstance(result, int) else 0
 
     def fetch_one(
@@ -213,6 +253,10 @@ class SyncDatabase:
         tx = _CURRENT.get()  # this thread's transaction, read here, not on the loop
         return self.block(self._database._run(sql, params, fetch, tx))
 
+    def end(self, tx: _Open, *, commit: bool) -> None:
+        """Commit or roll back ``tx`` (see `SyncTransaction`)."""
+        self.block(self._database._end(tx, commit=commit))
+
     def block(self, awaitable: Awaitable[object]) -> object:
         """Wait in this thread for ``awaitable``, run on the worker's event loop."""
         import asyncio
@@ -228,15 +272,12 @@ class SyncTransaction:
 
     def __init__(self, database: SyncDatabase) -> None:
         self._database = database
-        self._id: int | None = None
-        self._token: contextvars.Token[int | None] | None = None
+        self._open = _Open()
+        self._token: contextvars.Token[_Open | None] | None = None
 
     def __enter__(self) -> SyncTransaction:
         _refuse_nested()
-        number = self._database.block(self._database._call("db.begin"))
-        assert isinstance(number, int), f"db.begin answered {number!r}"
-        self._id = number
-        self._token = _CURRENT.set(number)
+        self._token = _CURRENT.set(self._open)
         return self
 
     def __exit__(
@@ -247,8 +288,7 @@ class SyncTransaction:
     ) -> None:
         assert self._token is not None
         _CURRENT.reset(self._token)
-        verb = "db.rollback" if exc_type is not None else "db.commit"
-        self._database.block(self._database._call(verb, self._id))
+        self._database.end(self._open, commit=exc_type is None)
 
 
 def _refuse_nested() -> None:

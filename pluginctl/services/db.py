@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 MAX_ROWS = 100_000
 
 _FETCH_NONE, _FETCH_ONE, _FETCH_ALL = 0, 1, 2
+_BEGIN = "begin"  # a statement's transaction: begin one for it (its first statement)
 _KINDS = {
     "IntegrityError": "integrity",
     "ProgrammingError": "programming",
@@ -328,7 +329,10 @@ class DatabaseSession:
             sql, params, tx, fetch = _unpack(args, 4)
             if fetch not in (_FETCH_NONE, _FETCH_ONE, _FETCH_ALL):
                 raise StatementRefused(f"api.db has no fetch mode {fetch!r}")
-            return database.run(*self._checked(sql, params), tx, int(str(fetch)), owner=self)
+            checked = self._checked(sql, params)
+            if tx == _BEGIN:  # a transaction's first statement: begin it, in one round trip
+                return self._begin_and_run(*checked, int(str(fetch)))
+            return database.run(*checked, tx, int(str(fetch)), owner=self)
         if method == "db.run_many":
             sql, rows, tx = _unpack(args, 3)
             return self._run_many(sql, rows, tx)
@@ -345,6 +349,20 @@ class DatabaseSession:
         if _kind(sql) == "write":
             self._policy.require("db:write")
         return sql, _parameters(params)
+
+    async def _begin_and_run(
+        self, sql: str, params: Mapping[str, object], fetch: int
+    ) -> list[object]:
+        """``[transaction id, result]``; when the statement fails, no transaction is left."""
+        number = await self.database.begin(self)
+        try:
+            result = self.database.run(sql, params, number, fetch, owner=self)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except BaseException:
+            await self.database.finish(number, commit=False, owner=self)
+            raise
+        return [number, result]
 
     async def _run_many(self, sql: object, rows: object, tx: object) -> int:
         if not isinstance(rows, list):

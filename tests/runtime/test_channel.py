@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -64,6 +65,27 @@ def test_calls_go_both_ways_with_many_in_flight() -> None:
         assert await worker.call("kv.get", "k") == "host saw kv.get"
         assert await host.call("echo", {"nested": [1, b"bytes"]}) == {"nested": [1, b"bytes"]}
         assert await host.ping(timeout_s=1) >= 0
+        host.close()
+
+    run(scenario)
+
+
+_SEEN: contextvars.ContextVar[object] = contextvars.ContextVar("seen", default=None)
+
+
+def test_each_handler_has_a_context_of_its_own_from_its_first_step() -> None:
+    async def remember(value: object) -> object:
+        before = _SEEN.get()  # set by no other call, even one that ran before this one
+        token = _SEEN.set(value)  # before the first wait: in the eagerly run step
+        await asyncio.sleep(0.01)
+        after = _SEEN.get()
+        _SEEN.reset(token)  # the same context after the wait: no error
+        return [before, after]
+
+    async def scenario() -> None:
+        host, _ = await pair(None, lambda method, args: remember(args[0]))
+        results = await asyncio.gather(*(host.call("remember", i) for i in range(20)))
+        assert results == [[None, i] for i in range(20)]
         host.close()
 
     run(scenario)

@@ -107,6 +107,21 @@ class _AnyId:
 _ANY_ID = _AnyId()
 
 
+def test_a_transaction_begins_with_its_first_statement_and_holds_them_all(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with ledger_host(tmp_path, database_url) as host:
+            assert await call(host, "ledger", "empty_transaction") is True
+            assert await call(host, "ledger", "first_fails_then_add", "kept") == 2
+            assert await call(host, "ledger", "gather_in_transaction", 20) == 22
+            with pytest.raises(RemoteError, match="all of them, or none"):
+                await call(host, "ledger", "gather_then_fail", 20)
+            assert await call(host, "ledger", "count") == 22
+
+    asyncio.run(scenario())
+
+
 def test_parameters_are_bound_never_pasted_into_the_sql(
     tmp_path: Path, database_url: str | None
 ) -> None:
