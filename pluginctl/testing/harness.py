@@ -119,7 +119,7 @@ class TestHost:
             UserError: it did not start; the message holds the worker's traceback.
         """
         if fresh_data:
-            self._empty(source.name)
+            self._empty(source)
         runtime = self.run(self.host.add_plugin(source, settings=settings))
         tested = TestedPlugin(self, runtime)
         if str(runtime.state) != "active":
@@ -130,14 +130,16 @@ class TestHost:
             )
         return tested
 
-    def _empty(self, name: str) -> None:
-        data_dir = self.data_dir / "plugins" / name
+    def _empty(self, source: PluginSource) -> None:
+        data_dir = self.data_dir / "plugins" / source.name
         shutil.rmtree(data_dir, ignore_errors=True)
-        if self.database_url is not None:
+        manifest = source.manifest
+        has_database = manifest.permission_set.allows("db:read") or manifest.migrations
+        if self.database_url is not None and has_database:  # as the host decides
             from pluginctl.data.target import DatabaseTarget
 
             target = DatabaseTarget.for_plugin(
-                name, data_dir=data_dir, database_url=self.database_url
+                source.name, data_dir=data_dir, database_url=self.database_url
             )
             target.drop()
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from pluginctl.data.postgres import PluginSchema
 from tests.conftest import FIXTURE_PLUGINS
+from tests.runtime.host_harness import EXAMPLES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -159,3 +160,16 @@ def test_a_server_that_does_not_answer_fails_the_test_saying_so(tmp_path: Path) 
     assert "cannot drop the schema of plugin 'ledger'" in done.stdout
     assert "check that the database server runs and that the URL is right" in done.stdout
     assert "secret" not in done.stdout + done.stderr
+
+
+def test_a_plugin_without_a_database_never_reaches_the_server(tmp_path: Path) -> None:
+    project = shutil.copytree(
+        EXAMPLES / "hello", tmp_path / "hello", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "tests" / "test_written.py").write_text(
+        "def test_it(client):\n    assert client.get('/hello/ada').json()['visits'] == 1\n"
+    )
+    url = "postgresql://tester:secret@127.0.0.1:1/tests"  # nothing listens on port 1
+    done = run(project, "-m", "pytest", *PYTEST_ARGS, "--pluginctl-database-url", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
