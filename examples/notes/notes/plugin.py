@@ -142,12 +142,13 @@ def cors_headers(request: Request) -> dict[str, str]:
     ``Referer`` names the host the request is for: the page came from this host.
     No page on another site can make its browser say that.
     """
+    headers = {"vary": "origin, referer"}  # the answer depends on them: caches must know
     if request.headers.get("origin") != "null":
-        return {}
+        return headers
     referer = urlsplit(request.headers.get("referer", ""))
-    if not referer.netloc or referer.netloc != request.headers.get("host"):
-        return {}
-    return {"access-control-allow-origin": "null", "vary": "origin, referer"}
+    if referer.netloc and referer.netloc == request.headers.get("host"):
+        headers["access-control-allow-origin"] = "null"
+    return headers
 
 
 def reply(
@@ -286,7 +287,7 @@ async def delete_note(request: Request, api: Any) -> Response:
 async def preflight(request: Request, api: Any) -> Response:
     """The browser's question before the page's POST, PATCH or DELETE (see `cors_headers`)."""
     headers = cors_headers(request)
-    if headers:
+    if "access-control-allow-origin" in headers:
         headers["access-control-allow-methods"] = "GET, POST, PATCH, DELETE"
         headers["access-control-allow-headers"] = "content-type"
         headers["access-control-max-age"] = "600"

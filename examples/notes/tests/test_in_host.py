@@ -149,6 +149,10 @@ def test_the_page_may_read_the_routes_and_another_site_may_not(
     elsewhere = {"origin": "null", "referer": "https://elsewhere.example/page.html"}
     assert "access-control-allow-origin" not in client.get("/notes", headers=elsewhere).headers
     assert "access-control-allow-origin" not in client.get("/notes").headers
+    refused = client.options(
+        "/notes", headers={**elsewhere, "access-control-request-method": "POST"}
+    )
+    assert "access-control-allow-methods" not in refused.headers
 
 
 @pytest.mark.pluginctl(revoke=["db:write"])
