@@ -21,10 +21,13 @@ from pluginctl.project import PluginProject
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["JSON_SUMMARY_ENV", "SuiteResult", "run_plugin_tests"]
+__all__ = ["DATABASE_URL_ENV", "JSON_SUMMARY_ENV", "SuiteResult", "run_plugin_tests"]
 
 #: Where pluginctl's pytest plugin writes the run's JSON summary, when set.
 JSON_SUMMARY_ENV = "PLUGINCTL_TEST_JSON"
+#: The PostgreSQL URL pluginctl's pytest plugin runs the plugins' databases on, when set
+#: (kept out of pytest's command line, which every user of the machine can read).
+DATABASE_URL_ENV = "PLUGINCTL_TEST_DATABASE_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,11 @@ class SuiteResult:
 
 
 def run_plugin_tests(
-    path: Path, *, pytest_args: Sequence[str] = (), summary: bool = False
+    path: Path,
+    *,
+    pytest_args: Sequence[str] = (),
+    summary: bool = False,
+    database_url: str | None = None,
 ) -> SuiteResult:
     """Run pytest on the plugin project at ``path``.
 
@@ -51,9 +58,14 @@ def run_plugin_tests(
     gives the tests their real-host fixtures. With ``summary``, pytest's output goes
     to stderr and the result carries the run's JSON summary.
 
+    With ``database_url``, the plugins under test keep their ``api.db`` data in their
+    own schemas of that PostgreSQL database instead of SQLite files; each test drops
+    the plugin's schema before it starts, so it must be a database for tests.
+
     Raises:
         ProjectError: when ``path`` is not a plugin project.
-        UserError: when pytest is not installed in this environment.
+        UserError: when pytest is not installed in this environment, or
+            ``database_url`` is not a usable PostgreSQL URL.
     """
     project = PluginProject.from_path(path)
     if not _has_pytest():
@@ -62,6 +74,11 @@ def run_plugin_tests(
             hint="install the project's test extra: pip install -e '.[test]'",
         )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "1")}
+    if database_url is not None:
+        from pluginctl.data.postgres import admin_url
+
+        admin_url(database_url)  # a URL the host cannot use fails here, before pytest
+        env[DATABASE_URL_ENV] = database_url
     command = [sys.executable, "-m", "pytest", *pytest_args]
     if not summary:
         code = subprocess.run(command, cwd=project.root, env=env, check=False).returncode

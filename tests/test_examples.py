@@ -1,32 +1,40 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
+from pluginctl.data.migrations import Migrations
 from pluginctl.validation import validate_project
+from tests.runtime.host_harness import start_host
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EXAMPLES = sorted(p for p in (Path(__file__).parent.parent / "examples").iterdir() if p.is_dir())
+NOTES = Path(__file__).parent.parent / "examples" / "notes"
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_every_example_validates_strictly(example: Path) -> None:
-    report = validate_project(example)
-    assert [str(p) for p in report.problems] == []
-    assert report.passed(strict=True)
-
-
-@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_every_example_passes_its_own_tests(example: Path) -> None:
+def run_own_tests(example: Path, *pluginctl_test_args: str) -> subprocess.CompletedProcess[str]:
+    """``pluginctl test`` in the example, as its author runs it (the example on the path)."""
     env = {**os.environ, "PYTHONPATH": str(example), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
+    env.pop("PLUGINCTL_DATABASE_URL", None)  # the backend is the test's choice
+    return subprocess.run(
         [
             sys.executable,
             "-m",
-            "pytest",
+            "pluginctl",
+            "test",
+            *pluginctl_test_args,
+            "--",
             "-q",
             "-p",
             "no:cacheprovider",
@@ -40,5 +48,113 @@ def test_every_example_passes_its_own_tests(example: Path) -> None:
         text=True,
         check=False,
     )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_validates_strictly(example: Path) -> None:
+    report = validate_project(example)
+    assert [str(p) for p in report.problems] == []
+    assert report.passed(strict=True)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_passes_its_own_tests(example: Path) -> None:
+    done = run_own_tests(example)
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout.splitlines()[-1]
+
+
+def test_notes_passes_its_own_tests_on_postgresql(postgres_url: str) -> None:
+    done = run_own_tests(NOTES, "--database-url", postgres_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = done.stdout.splitlines()[-1]
+    assert " passed" in summary
+    assert "skipped" not in summary
+    tables = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    try:
+        with tables.connect() as connection:  # the data was there, not in a SQLite file
+            assert "notes" in sa.inspect(connection).get_table_names(schema="plugin_notes")
+    finally:
+        tables.dispose()
+
+
+@contextlib.contextmanager
+def pluginctl_run(tmp_path: Path, *args: str) -> Iterator[str]:
+    """``pluginctl run`` with ``args`` and its data in ``tmp_path/data``; its URL. Ctrl-C after."""
+    host, url = start_host(tmp_path, *args)
+    try:
+        yield url
+    finally:
+        host.send_signal(signal.SIGINT)
+        try:
+            _, err = host.communicate(timeout=20)
+        finally:
+            if host.poll() is None:
+                host.kill()
+                host.communicate()
+    assert host.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def notes_written_at_0001(tmp_path: Path, database_url: str | None) -> Migrations:
+    """The notes database migrated to 0001 only, with two notes written then."""
+    migrations = Migrations.for_plugin(NOTES, data_dir=tmp_path / "data", database_url=database_url)
+    assert [step.revision for step in migrations.upgrade("0001")] == ["0001"]
+    engine = migrations.target.engine(writable=True, migration=True)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO notes (title, body, created_at, updated_at)"
+                    " VALUES (:title, :body, :stamp, :stamp)"
+                ),
+                [
+                    {"title": "old", "body": "written before 0002 ran", "stamp": "2024-05-01"},
+                    {"title": "blank", "body": "", "stamp": "2024-05-02"},
+                ],
+            )
+    finally:
+        engine.dispose()
+    return migrations
+
+
+def test_notes_under_pluginctl_run_backfills_word_counts_and_serves_crud(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    migrations = notes_written_at_0001(tmp_path, database_url)
+    backend = ["--database-url", database_url] if database_url else []
+    with (
+        pluginctl_run(tmp_path, "--plugin", str(NOTES), *backend) as url,
+        httpx.Client(base_url=f"{url}/plugins/notes", timeout=10) as http,
+    ):
+        listed = http.get("/notes").json()  # the host applied 0002 on activation
+        assert [(n["title"], n["word_count"]) for n in listed["notes"]] == [
+            ("blank", 0),
+            ("old", 4),
+        ]
+        created = http.post("/notes", json={"title": "new", "body": "after the migration"})
+        assert created.status_code == 201
+        new = created.json()
+        assert (new["id"], new["word_count"]) == (3, 3)
+        changed = http.patch("/notes/1", json={"body": "changed"}).json()
+        assert (changed["title"], changed["word_count"]) == ("old", 1)
+        assert http.delete("/notes/2").status_code == 204
+        assert http.get("/notes/2").json() == {"error": "there is no note 2"}
+        page = http.get("/notes", params={"limit": 1}).json()
+        assert ([n["title"] for n in page["notes"]], page["total"]) == (["new"], 2)
+    status = migrations.status()
+    assert (status.current, status.pending) == ("0002", [])
+    assert [step.revision for step in migrations.downgrade()] == ["0002"]  # and back: no data lost
+    assert rows_of(migrations, "SELECT id, title FROM notes ORDER BY id") == [
+        (1, "old"),
+        (3, "new"),
+    ]
+
+
+def rows_of(migrations: Migrations, sql: str) -> list[tuple[object, ...]]:
+    engine = migrations.target.engine(writable=False)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

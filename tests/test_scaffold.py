@@ -23,6 +23,8 @@ from pluginctl.scaffold import FEATURES, CreatedPlugin, create_plugin, find_temp
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tests.conftest import CliRunner
+
 ALL_COMBINATIONS = [
     combo for size in range(len(FEATURES) + 1) for combo in itertools.combinations(FEATURES, size)
 ]
@@ -224,7 +226,7 @@ def test_every_combination_renders_a_valid_project(
     manifest = Manifest.from_path(project.manifest_path)
     assert (project.name, project.entry_point) == ("my-plugin", "my_plugin.plugin:plugin")
     assert manifest.version == project.version
-    assert manifest.exports == ["greet"]
+    assert manifest.exports == (["greet", "greeted"] if "db" in features else ["greet"])
     assert manifest.config["salutation"].default == "Hello"
     package = project.package_dir
     assert (manifest.routes is not None) == ("routes" in features)
@@ -243,6 +245,22 @@ def test_every_combination_renders_a_valid_project(
         p for feature in features for p in expected_permissions[feature]
     )
     assert_clean_rendering(created.path)
+
+
+def test_migrate_up_works_in_a_project_just_created_with_db(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create(tmp_path, "keeper", features=["db"])
+    monkeypatch.chdir(created.path)  # as its author types it, in the new project
+    data = ("--data-dir", str(tmp_path / "data"))
+    up = cli("migrate", "up", *data)
+    assert up.exit_code == 0, up.stderr
+    assert "0001  Create the greetings table." in up.stdout
+    status = cli("migrate", "status", *data, "--json")
+    assert status.exit_code == 0, status.stderr
+    found = status.json()
+    assert isinstance(found, dict)
+    assert (found["current"], found["pending"]) == ("0001", [])
 
 
 def assert_clean_rendering(root: Path) -> None:

@@ -119,11 +119,15 @@ def fresh_venv(path: Path, *requirements: str | Path) -> Path:
 
 @pytest.mark.parametrize("features", ALL_COMBINATIONS, ids=combo_id)
 def test_generated_project_passes_its_own_tests(
-    tmp_path: Path, pluginctl_wheel: Path, features: tuple[str, ...]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pluginctl_wheel: Path,
+    features: tuple[str, ...],
 ) -> None:
     name = f"gen-{combo_id(features)}"
     created = create_plugin(name, output_dir=tmp_path, features=features, no_input=True)
-    python = fresh_venv(tmp_path / "venv", pluginctl_wheel, f"{created.path}[test]")
+    postgres = ["psycopg[binary]>=3.2"] if features == FEATURES else []  # pluginctl[postgres]
+    python = fresh_venv(tmp_path / "venv", pluginctl_wheel, f"{created.path}[test]", *postgres)
     # -P: import the plugin from the installed wheel, not the source tree, so the test
     # also proves that plugin.toml, static/ and migrations/ ship in the wheel.
     done = run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=created.path)
@@ -140,6 +144,20 @@ def test_generated_project_passes_its_own_tests(
             bin_dir / "pluginctl", "test", "-q", "-p", "no:cacheprovider", cwd=created.path
         )
         assert " passed" in tested.stdout
+    if "db" in features:  # the migration runs outside the tests' host too
+        up = ("migrate", "up", "--data-dir", tmp_path / "data")
+        migrated = run(python.parent / "pluginctl", *up, cwd=created.path)
+        assert "0001  Create the greetings table." in migrated.stdout
+    if features == FEATURES:  # and the generated tests pass on PostgreSQL
+        url = request.getfixturevalue("postgres_url")
+        on_postgres = run(
+            python.parent / "pluginctl",
+            *("test", "--database-url", url, "-q", "-p", "no:cacheprovider"),
+            cwd=created.path,
+        )
+        last = on_postgres.stdout.strip().splitlines()[-1]
+        assert " passed" in last
+        assert "skipped" not in last
 
 
 def test_generated_code_passes_ruff_with_default_settings(tmp_path: Path) -> None:

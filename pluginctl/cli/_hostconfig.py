@@ -11,17 +11,30 @@ import typer
 if TYPE_CHECKING:
     from pluginctl.runtime.host_config import HostConfig
 
-__all__ = ["DatabaseUrl", "load_host_config"]
+__all__ = ["DatabaseUrl", "TestDatabaseUrl", "load_host_config"]
+
+_DATABASE_URL_ENV = "PLUGINCTL_DATABASE_URL"
 
 #: ``--database-url``, shared by every command that reaches plugins' databases.
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="PLUGINCTL_DATABASE_URL",
+        envvar=_DATABASE_URL_ENV,
         show_envvar=True,
         help="PostgreSQL URL for plugin data (default: database_url in pluginctl.toml,"
         " else a SQLite file per plugin).",
+    ),
+]
+#: ``--database-url`` of ``pluginctl test``, which never reads pluginctl.toml.
+TestDatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=_DATABASE_URL_ENV,
+        show_envvar=True,
+        help="PostgreSQL URL for the plugin's data under test (default: a SQLite file);"
+        " each test drops the plugin's schema there first.",
     ),
 ]
 

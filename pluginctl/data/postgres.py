@@ -29,10 +29,11 @@ from pluginctl.errors import UserError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
-__all__ = ["PluginSchema", "admin_url", "provision"]
+__all__ = ["PluginSchema", "admin_url", "drop_schema", "provision"]
 
 _MAX_IDENTIFIER = 63
 _PROVISION_LOCK = 0x706C7567  # "plug": the advisory lock serialising provisioning
+_INSUFFICIENT_PRIVILEGE = "42501"
 _POSTGRES_HINT = "give a URL such as postgresql://user:password@127.0.0.1:5432/app"
 
 
@@ -131,6 +132,33 @@ def provision(admin: Engine, names: PluginSchema, *, secret: str) -> None:
             f" {admin.url.username!r}: {exc.orig}",
             hint="the database URL's user must be able to create roles and schemas"
             " (a superuser, or CREATEROLE with CREATE on the database)",
+        ) from None
+
+
+def drop_schema(admin: Engine, names: PluginSchema) -> None:
+    """Drop ``names``' schema through ``admin``, with every table in it.
+
+    The plugin's migrations keep their version table in that schema, so the plugin's
+    next activation finds nothing applied and migrates from the start. The roles stay:
+    the next `provision` creates the schema again for them.
+
+    Raises:
+        UserError: the URL's user may not drop the schema.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_quote(names.schema)} CASCADE")
+    except DBAPIError as exc:
+        refused = getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE
+        raise UserError(
+            f"cannot drop the schema of plugin {names.plugin!r} as"
+            f" {admin.url.username!r}: {str(exc.orig).strip()}",
+            hint="the database URL's user must own the plugin's schema or be a superuser"
+            if refused
+            else "check that the database server runs and that the URL is right",
         ) from None
 
 

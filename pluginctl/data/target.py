@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pluginctl.data import sqlite
-from pluginctl.data.postgres import PluginSchema, admin_url, provision
+from pluginctl.data.postgres import PluginSchema, admin_url, drop_schema, provision
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -96,6 +96,32 @@ class DatabaseTarget:
         assert self.url is not None
         assert self.names is not None
         return f"{self.url.render_as_string(hide_password=True)} (schema {self.names.schema})"
+
+    def drop(self) -> None:
+        """Delete everything the plugin stored here, at once and without asking.
+
+        On SQLite the file goes (with its ``-wal`` and ``-shm``); on PostgreSQL the
+        plugin's schema is dropped with every table in it, its migrations' version
+        table included, and its roles stay. Either way the plugin's next activation
+        starts from an empty database and applies every migration again. Close every
+        engine on the database first (stop the plugin).
+
+        Raises:
+            UserError: the operator's user may not drop the schema.
+        """
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            return
+        assert self.url is not None
+        assert self.names is not None
+        from sqlalchemy import create_engine
+
+        admin = create_engine(self.url, poolclass=_null_pool())
+        try:
+            drop_schema(admin, self.names)
+        finally:
+            admin.dispose()
 
     def engine(self, *, writable: bool, migration: bool = False) -> Engine:
         """An engine on this database: as the plugin's owner role, or its reader role.

@@ -46,12 +46,16 @@ class TestHost:
 
     Args:
         data_dir: Where plugins keep their data (one directory each).
+        database_url: A PostgreSQL URL for the plugins' databases (a schema each, as
+            ``pluginctl run --database-url`` does); None keeps each plugin's in a
+            SQLite file in its data directory.
     """
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, database_url: str | None = None) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -107,11 +111,15 @@ class TestHost:
     ) -> TestedPlugin:
         """Start ``source`` (with empty data unless ``fresh_data`` is False).
 
+        Empty data is an empty data directory and an empty database: on PostgreSQL
+        the plugin's schema is dropped first, so its migrations run again from the
+        start.
+
         Raises:
             UserError: it did not start; the message holds the worker's traceback.
         """
         if fresh_data:
-            shutil.rmtree(self.data_dir / "plugins" / source.name, ignore_errors=True)
+            self._empty(source)
         runtime = self.run(self.host.add_plugin(source, settings=settings))
         tested = TestedPlugin(self, runtime)
         if str(runtime.state) != "active":
@@ -121,6 +129,19 @@ class TestHost:
                 hint="the traceback above is the plugin's own; fix it and run the tests again",
             )
         return tested
+
+    def _empty(self, source: PluginSource) -> None:
+        data_dir = self.data_dir / "plugins" / source.name
+        shutil.rmtree(data_dir, ignore_errors=True)
+        manifest = source.manifest
+        has_database = manifest.permission_set.allows("db:read") or manifest.migrations
+        if self.database_url is not None and has_database:  # as the host decides
+            from pluginctl.data.target import DatabaseTarget
+
+            target = DatabaseTarget.for_plugin(
+                source.name, data_dir=data_dir, database_url=self.database_url
+            )
+            target.drop()
 
     def remove(self, name: str) -> None:
         """Stop the plugin ``name`` and forget it."""
@@ -186,7 +207,8 @@ class TestHost:
         from pluginctl.runtime.host import Host, HostOptions
         from pluginctl.runtime.launcher import bind, start_gateway
 
-        self._host = Host([], HostOptions(data_dir=self.data_dir))
+        options = HostOptions(data_dir=self.data_dir, database_url=self.database_url)
+        self._host = Host([], options)
         await self._host.start()
         self._gateway = await start_gateway(self._host, bind("127.0.0.1", 0))
         self.url = self._gateway.url

@@ -5,8 +5,9 @@ Installed with pluginctl (entry point ``pytest11``), so plain ``pytest`` and
 
 Fixtures:
     plugin: The plugin under test, started in its own worker under a real host with
-        an empty data directory (a `pluginctl.testing.TestedPlugin`): ``.call(export,
-        *args)``, ``.state``, ``.url``, ``.reload()``. Stopped after the test.
+        an empty data directory and an empty database (a
+        `pluginctl.testing.TestedPlugin`): ``.call(export, *args)``, ``.state``,
+        ``.url``, ``.reload()``. Stopped after the test.
     client: An ``httpx.Client`` on the plugin's routes over real HTTP:
         ``client.get("/hello/ada")`` requests ``/plugins/<name>/hello/ada``.
     host: The host (a `pluginctl.testing.TestHost`) with the plugin running:
@@ -27,6 +28,13 @@ Fixtures:
 The host starts once per session (its zygote warm); each test's plugin starts from
 it in milliseconds. The plugin under test is the project at pytest's root directory
 (``--pluginctl-project PATH`` or the ``pluginctl_project`` ini option to choose).
+
+Plugins keep their ``api.db`` data in a SQLite file in their data directory, or, with
+``--pluginctl-database-url URL`` (what ``pluginctl test --database-url`` passes), in
+their own schema of that PostgreSQL database. Either way each test starts with an
+empty database: on PostgreSQL the plugin's schema is dropped before its plugin starts,
+so the database must be one for tests (and pytest-xdist is refused: its workers would
+empty the schema under each other's tests).
 
 The ``pluginctl`` marker changes how the plugin runs in one test::
 
@@ -73,6 +81,7 @@ __all__ = [
 
 _MARKER_KEYS = frozenset({"plugins", "grant", "revoke", "config"})
 _JSON_ENV = "PLUGINCTL_TEST_JSON"  # as pluginctl.suite.JSON_SUMMARY_ENV
+_DATABASE_URL_ENV = "PLUGINCTL_TEST_DATABASE_URL"  # as pluginctl.suite.DATABASE_URL_ENV
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +96,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a JSON summary of the run (counts, failures, duration) to PATH",
     )
+    group.addoption(
+        "--pluginctl-database-url",
+        metavar="URL",
+        help="keep the plugins' api.db data in this PostgreSQL database (a schema each,"
+        " dropped before each test) instead of a SQLite file each",
+    )
     parser.addini("pluginctl_project", "the plugin project under test, relative to the rootdir")
 
 
@@ -96,6 +111,46 @@ def pytest_configure(config: pytest.Config) -> None:
         "pluginctl(plugins=[], grant=[], revoke=[], config={}): how the `plugin` fixture"
         " runs the plugin under test (other plugins, permissions, settings)",
     )
+    if _database_url(config) is not None:
+        _check_database_url(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    url = _database_url(config)
+    if url is None:
+        return None
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    return f"pluginctl: api.db on PostgreSQL, {shown} (each test drops the plugin's schema first)"
+
+
+def _database_url(config: pytest.Config) -> str | None:
+    """The PostgreSQL URL the plugins' databases are on, None for SQLite."""
+    given = config.getoption("--pluginctl-database-url") or os.environ.get(_DATABASE_URL_ENV)
+    return str(given) if given else None
+
+
+def _check_database_url(config: pytest.Config) -> None:
+    """Refuse, before any test runs, a URL the host could not use, and xdist beside one."""
+    from pluginctl.data.postgres import admin_url
+    from pluginctl.errors import UserError
+
+    url = _database_url(config)
+    assert url is not None
+    try:
+        admin_url(url)
+    except UserError as exc:
+        raise pytest.UsageError(
+            f"--pluginctl-database-url: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")
+        ) from None
+    workers = config.getoption("numprocesses", default=None)
+    if workers not in (None, 0) or hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            "--pluginctl-database-url runs each plugin in one schema of one database, which"
+            " every test empties; pytest-xdist workers would empty it under each other's tests"
+            "\nhint: run the tests in one process: -n0 (or -p no:xdist)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -113,11 +168,15 @@ def pluginctl_project(pytestconfig: pytest.Config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pluginctl_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+def pluginctl_host(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestHost]:
     """One host (zygote, gateway) for the whole session; tests add their plugins to it."""
     from pluginctl.testing.harness import TestHost
 
-    started = TestHost(tmp_path_factory.mktemp("pluginctl-host"))
+    started = TestHost(
+        tmp_path_factory.mktemp("pluginctl-host"), database_url=_database_url(pytestconfig)
+    )
     started.start()
     try:
         yield started

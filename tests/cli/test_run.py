@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 from typing import TYPE_CHECKING
 
 import httpx
 import psutil
 
-from tests.runtime.host_harness import EXAMPLES, FIXTURES
+from tests.runtime.host_harness import EXAMPLES, FIXTURES, start_host
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,31 +24,6 @@ EXAMPLE_ARGS = [
     "--plugin",
     str(EXAMPLES / "greeter"),
 ]
-
-
-def start_host(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pluginctl",
-        "run",
-        "--no-installed",
-        "--port",
-        "0",
-        "--data-dir",
-        str(tmp_path / "data"),
-        *args,
-    ]
-    host = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert host.stdout is not None
-    deadline = time.monotonic() + 30
-    for line in host.stdout:
-        found = re.search(r"serving on (http://\S+)", line)
-        if found:
-            return host, found.group(1)
-        assert time.monotonic() < deadline
-    host.wait()
-    raise AssertionError(f"the host did not start: {host.stderr.read() if host.stderr else ''}")
 
 
 def test_run_serves_the_examples_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:

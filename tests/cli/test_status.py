@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.cli.test_run import EXAMPLE_ARGS, start_host
-from tests.runtime.host_harness import EXAMPLES, FIXTURES
+from tests.cli.test_run import EXAMPLE_ARGS
+from tests.runtime.host_harness import EXAMPLES, FIXTURES, start_host
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

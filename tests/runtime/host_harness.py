@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +50,32 @@ async def running_host(
             yield host, client
     finally:
         await host.stop()
+
+
+def start_host(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``pluginctl run`` in a child process, data in ``tmp_path/data``: it and its URL."""
+    command = [
+        sys.executable,
+        "-m",
+        "pluginctl",
+        "run",
+        "--no-installed",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "data"),
+        *args,
+    ]
+    host = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    deadline = time.monotonic() + 30
+    for line in host.stdout:
+        found = re.search(r"serving on (http://\S+)", line)
+        if found:
+            return host, found.group(1)
+        assert time.monotonic() < deadline
+    host.wait()
+    raise AssertionError(f"the host did not start: {host.stderr.read() if host.stderr else ''}")
 
 
 async def wait_for(predicate: object, *, timeout_s: float = 5.0) -> None:

@@ -36,7 +36,11 @@ def test_code_registers_exactly_what_the_manifest_declares() -> None:
 def test_registrations() -> None:
     manifest = plugin.load_manifest()
     registered = plugin.registrations()
+{% if cookiecutter.db %}
+    assert registered.exports == manifest.exports == ["greet", "greeted"]
+{% else %}
     assert registered.exports == manifest.exports == ["greet"]
+{% endif %}
     assert registered.hooks == ["on_activate"]
 {% if cookiecutter.routes %}
     assert registered.routes == [("GET", "/hello/{name}")]

@@ -12,6 +12,14 @@ from typing import Any
 from pluginctl import Plugin
 
 plugin = Plugin()
+{% if cookiecutter.db %}
+
+# The plugin's SQL, with named :parameters that the database binds (never pasted in).
+# The greetings table comes from migrations/0001_initial.py, which the host applies
+# before the plugin starts.
+RECORD = "INSERT INTO greetings (name) VALUES (:name)"
+COUNT = "SELECT count(*) FROM greetings WHERE name = :name"
+{% endif %}
 
 
 def greeting(name: str, *, salutation: str = "Hello") -> str:
@@ -30,11 +38,40 @@ def activate(api: Any) -> None:
     api.log.info("activated")
 
 
+{% if cookiecutter.db %}
+@plugin.export("greet")
+def greet(name: str, *, api: Any = None) -> str:
+    """Greet ``name`` and record the greeting; other plugins call this with ``api.plugins.call``.
+
+    A plain ``def`` handler runs in a thread of its own, where ``api.db`` calls block.
+    """
+    if api is not None:
+        api.db.execute(RECORD, {"name": name})
+    return greeting(name, salutation=salutation_of(api))
+
+
+@plugin.export("greeted")
+async def greeted(name: str, *, api: Any) -> int:
+    """How many times ``name`` has been greeted (an ``async def`` handler awaits ``api.db``)."""
+    return int(await api.db.fetch_value(COUNT, {"name": name}))
+{% else %}
 @plugin.export("greet")
 def greet(name: str, *, api: Any = None) -> str:
     """Greet ``name``; other plugins call this with ``api.plugins.call``."""
     return greeting(name, salutation=salutation_of(api))
-{% if cookiecutter.routes %}
+{% endif %}
+{% if cookiecutter.routes and cookiecutter.db %}
+
+
+@plugin.route("GET", "/hello/{name}")
+async def hello(request: Any, api: Any) -> dict[str, object]:
+    """``GET /plugins/{{ cookiecutter.name }}/hello/<name>``: a greeting as JSON, recorded."""
+    name = request.path_params["name"]
+    async with api.db.transaction():  # insert and count commit together, or neither
+        await api.db.execute(RECORD, {"name": name})
+        count = int(await api.db.fetch_value(COUNT, {"name": name}))
+    return {"message": greeting(name, salutation=salutation_of(api)), "greeted": count}
+{% elif cookiecutter.routes %}
 
 
 @plugin.route("GET", "/hello/{name}")
