@@ -34,6 +34,7 @@ from pluginctl.errors import (
     ProtocolViolation,
     RemoteError,
     RuntimeFault,
+    UserError,
 )
 from pluginctl.runtime.deadlines import DeadlineExceeded
 from pluginctl.runtime.protocol import (
@@ -266,7 +267,11 @@ class Channel(asyncio.Protocol):
             return future
         self._pending[call_id] = future
         timeout_ms = None if timeout_s is None else timeout_s * 1000.0
-        self._send(Request(call_id, method, list(args), timeout_ms))
+        try:
+            self._send(Request(call_id, method, list(args), timeout_ms))
+        except (TypeError, OverflowError) as exc:
+            del self._pending[call_id]
+            raise _cannot_cross(f"the arguments of {method!r}", exc) from None
         if future.deadline < self._sweep_at:
             self._arm_sweeper(future.deadline)
         return future
@@ -433,7 +438,10 @@ class Channel(asyncio.Protocol):
     def _answer(self, call_id: int, frame: Response | Error) -> None:
         if self._enforcer is not None:
             self._enforcer.end(call_id)
-        self._send(frame)
+        try:
+            self._send(frame)
+        except (TypeError, OverflowError) as exc:  # the result has no msgpack form
+            self._send(_error_frame(call_id, _cannot_cross("the result", exc)))
 
     def _reply(self, call_id: int, task: asyncio.Future[object]) -> None:
         self._serving.pop(call_id, None)
@@ -576,6 +584,14 @@ def _plugin_traceback(exc: BaseException) -> str:
     ]
     summary.stack = traceback.StackSummary.from_list(kept)
     return "".join(summary.format())
+
+
+def _cannot_cross(what: str, exc: BaseException) -> UserError:
+    return UserError(
+        f"{what} cannot cross between processes: {exc}",
+        hint="send plain data: None, bool, int (64-bit), float, str, bytes, and lists and"
+        " dicts of them",
+    )
 
 
 def _error_frame(call_id: int, exc: BaseException) -> Error:

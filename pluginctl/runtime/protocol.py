@@ -151,6 +151,9 @@ def encode(message: Message) -> bytes:
 def encode_into(message: Message, buffer: bytearray) -> None:
     """Append one frame to ``buffer``, encoding the body in place (no copy).
 
+    A message that cannot be encoded (an int past 64 bits, an object msgpack has no
+    form for) raises ``TypeError`` or ``OverflowError`` and leaves ``buffer`` as it was.
+
     Example:
         >>> buffer = bytearray()
         >>> encode_into(Ping(1), buffer)
@@ -159,7 +162,11 @@ def encode_into(message: Message, buffer: bytearray) -> None:
     """
     start = len(buffer)
     buffer += _PLACEHOLDER
-    _encoder.encode_into(message, buffer, -1)
+    try:
+        _encoder.encode_into(message, buffer, -1)
+    except BaseException:
+        del buffer[start:]  # no half-written frame: the frames before it stay whole
+        raise
     _HEADER.pack_into(buffer, start, len(buffer) - start - _HEADER.size)
 
 

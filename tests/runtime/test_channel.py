@@ -332,3 +332,21 @@ def test_a_typed_error_from_a_hostile_peer_is_rebuilt_only_when_whole(
         b.close()
 
     run(scenario)
+
+
+def test_what_cannot_be_encoded_fails_its_call_and_leaves_the_channel_whole() -> None:
+    def worker_side(method: str, args: list[object]) -> object:
+        return 2**70 if method == "huge" else args[0]
+
+    async def scenario() -> None:
+        host, _ = await pair(None, worker_side)
+        with pytest.raises(UserError, match="the arguments of 'echo' cannot cross") as caught:
+            host.call("echo", 2**70)
+        assert caught.value.hint is not None
+        with pytest.raises(UserError, match="the result cannot cross"):
+            await host.call("huge")
+        assert await host.call("echo", "still whole") == "still whole"
+        assert await host.ping(timeout_s=1) >= 0
+        host.close()
+
+    run(scenario)

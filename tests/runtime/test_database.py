@@ -122,6 +122,20 @@ def test_a_transaction_begins_with_its_first_statement_and_holds_them_all(
     asyncio.run(scenario())
 
 
+def test_a_parameter_that_cannot_cross_fails_its_call_and_nothing_else(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with ledger_host(tmp_path, None) as host:
+            ledger = runtime_of(host, "ledger")
+            assert ledger.process is not None
+            pid = ledger.process.pid
+            with pytest.raises(UserError, match="cannot cross between processes"):
+                await call(host, "ledger", "huge_parameter")
+            assert await call(host, "ledger", "count") == 0
+            assert ledger.process.pid == pid  # the same worker, its channel whole
+
+    asyncio.run(scenario())
+
+
 def test_parameters_are_bound_never_pasted_into_the_sql(
     tmp_path: Path, database_url: str | None
 ) -> None:
