@@ -270,8 +270,18 @@ class Migrations:
                 version_table=_VERSION_TABLE,
                 version_table_schema=self.target.schema,
             )
-            with env.begin_transaction():
-                env.run_migrations()
+            try:
+                with env.begin_transaction():
+                    env.run_migrations()
+            except MigrationError:
+                raise
+            except Exception as exc:  # the plugin's script cannot run without a database
+                raise MigrationError(
+                    f"a migration of plugin {self.target.plugin!r} cannot be shown as SQL"
+                    f" ({type(exc).__name__}: {_first_line(exc)}); --dry-run runs the"
+                    " scripts without a database, so one that reads rows cannot",
+                    hint="run it for real on a copy of the data, or read the script",
+                ) from exc
         return buffer.getvalue()
 
     # -- inside ----------------------------------------------------------------------
@@ -487,12 +497,17 @@ class _Recorder:
 
     def failed(self, exc: Exception) -> MigrationError:
         where = f"at {self._at}" if self._at else "at base (no migration applied)"
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = _first_line(exc)
         return MigrationError(
             f"a migration of plugin {self._migrations.target.plugin!r} failed"
             f" ({type(exc).__name__}: {message}); it was rolled back, the database stands {where}",
             hint="fix the script and run it again: pluginctl migrate up",
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _landing(step: MigrationInfo) -> str | None:

@@ -29,7 +29,10 @@ from pluginctl.errors import UserError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
-__all__ = ["PluginSchema", "admin_url", "drop_schema", "provision"]
+__all__ = ["TEST_MARK", "PluginSchema", "admin_url", "drop_schema", "empty_for_tests", "provision"]
+
+#: The comment on a schema that tests may empty: one ``empty_for_tests`` made.
+TEST_MARK = "pluginctl test: emptied before each test"
 
 _MAX_IDENTIFIER = 63
 _PROVISION_LOCK = 0x706C7567  # "plug": the advisory lock serialising provisioning
@@ -127,11 +130,14 @@ def provision(admin: Engine, names: PluginSchema, *, secret: str) -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
             _provision(connection, names, secret=secret)
     except DBAPIError as exc:
+        refused = getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE
         raise UserError(
             f"cannot set up the schema of plugin {names.plugin!r} as"
-            f" {admin.url.username!r}: {exc.orig}",
+            f" {admin.url.username!r}: {str(exc.orig).strip()}",
             hint="the database URL's user must be able to create roles and schemas"
-            " (a superuser, or CREATEROLE with CREATE on the database)",
+            " (a superuser, or CREATEROLE with CREATE on the database)"
+            if refused
+            else "check that the database server runs and that the URL is right",
         ) from None
 
 
@@ -159,6 +165,44 @@ def drop_schema(admin: Engine, names: PluginSchema) -> None:
             hint="the database URL's user must own the plugin's schema or be a superuser"
             if refused
             else "check that the database server runs and that the URL is right",
+        ) from None
+
+
+def empty_for_tests(admin: Engine, names: PluginSchema, *, secret: str) -> None:
+    """Give a test an empty schema: drop ``names``' schema and make it again, marked.
+
+    Only a schema this function made (its comment is `TEST_MARK`) is dropped: a
+    plugin's schema holding data put there otherwise — by ``pluginctl run`` on a real
+    database — is refused, so a test pointed at the wrong database loses nothing.
+
+    Raises:
+        UserError: the schema holds data tests did not make, or the user may not drop it.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
+            found = connection.exec_driver_sql(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace"
+                " WHERE nspname = %(schema)s",
+                {"schema": names.schema},
+            ).first()
+            if found is not None and found[0] != TEST_MARK:
+                raise UserError(
+                    f"the database {admin.url.database!r} already holds plugin"
+                    f" {names.plugin!r}'s data (schema {names.schema}), which no test made;"
+                    " tests empty the plugin's schema before each one, so pluginctl leaves it"
+                    " alone",
+                    hint="point --database-url at a database kept for tests (createdb app_test)",
+                )
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_quote(names.schema)} CASCADE")
+            _provision(connection, names, secret=secret)
+            connection.exec_driver_sql(f"COMMENT ON SCHEMA {_quote(names.schema)} IS '{TEST_MARK}'")
+    except DBAPIError as exc:
+        raise UserError(
+            f"cannot empty the schema of plugin {names.plugin!r} for a test: {exc.orig}",
+            hint="the database URL's user must be able to create roles and schemas",
         ) from None
 
 

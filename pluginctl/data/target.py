@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pluginctl.data import sqlite
-from pluginctl.data.postgres import PluginSchema, admin_url, drop_schema, provision
+from pluginctl.data.postgres import (
+    PluginSchema,
+    admin_url,
+    drop_schema,
+    empty_for_tests,
+    provision,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,6 +126,31 @@ class DatabaseTarget:
         admin = create_engine(self.url, poolclass=_null_pool())
         try:
             drop_schema(admin, self.names)
+        finally:
+            admin.dispose()
+
+    def empty_for_tests(self) -> None:
+        """Give the next test an empty database: as `drop`, but never data a test did not make.
+
+        On SQLite the file goes (each test has a data directory of its own). On
+        PostgreSQL the plugin's schema is dropped and made again only when a test made
+        it; a schema ``pluginctl run`` filled is refused.
+
+        Raises:
+            UserError: the schema holds data no test made, or it cannot be dropped.
+        """
+        if self.path is not None:
+            self.drop()
+            return
+        assert self.url is not None
+        assert self.names is not None
+        from sqlalchemy import create_engine
+
+        admin = create_engine(self.url, poolclass=_null_pool())
+        try:
+            empty_for_tests(
+                admin, self.names, secret=self.url.render_as_string(hide_password=False)
+            )
         finally:
             admin.dispose()
 

@@ -60,6 +60,12 @@ async def prepare_database(
         return _failure_text(exc)
     if source.manifest.migrations is None:
         return None
+    if not database.writable:
+        return (
+            f"plugin {source.name!r} has migrations but not the permission 'db:write' they"
+            ' need to change its schema\nhint: add "db:write" to permissions in its'
+            " plugin.toml"
+        )
     from pluginctl.data.sandboxed import apply_pending
 
     name = source.name

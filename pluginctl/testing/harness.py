@@ -141,7 +141,7 @@ class TestHost:
             target = DatabaseTarget.for_plugin(
                 source.name, data_dir=data_dir, database_url=self.database_url
             )
-            target.drop()
+            target.empty_for_tests()
 
     def remove(self, name: str) -> None:
         """Stop the plugin ``name`` and forget it."""

@@ -200,3 +200,18 @@ def test_each_plugin_has_its_own_version_table(tmp_path: Path, database_url: str
     tasks.upgrade()
     assert (notes.status().current, tasks.status().current) == ("0001", "0002")
     assert rows(notes, "SELECT title FROM notes") == [("first",)]
+
+
+def test_dry_run_of_a_script_that_reads_rows_says_why_it_cannot(tmp_path: Path) -> None:
+    migrations = migrations_of(tmp_path, None)
+    write_script(migrations.folder, "0001", None, upgrade=CREATE_NOTES)
+    write_script(
+        migrations.folder,
+        "0002",
+        "0001",
+        upgrade='count = op.get_bind().execute(sa.text("SELECT count(*) FROM notes")).scalar()\n'
+        'op.execute(f"UPDATE notes SET title = title || {count}")',
+    )
+    with pytest.raises(MigrationError, match="cannot be shown as SQL") as refused:
+        migrations.sql("up", "head")
+    assert refused.value.hint == "run it for real on a copy of the data, or read the script"

@@ -74,3 +74,34 @@ def tables_of(url: str, schema: str) -> set[str]:
             return set(sa.inspect(connection).get_table_names(schema=schema))
     finally:
         engine.dispose()
+
+
+def test_tests_empty_only_a_schema_a_test_made(tmp_path: Path, postgres_url: str) -> None:
+    notes = migrations_of(tmp_path, postgres_url, "notes")
+    write_script(notes.folder, "0001", None, upgrade=CREATE_NOTES)
+    notes.upgrade()  # as pluginctl run would have: real data, no test made it
+    with pytest.raises(UserError, match="already holds plugin 'notes'") as refused:
+        notes.target.empty_for_tests()
+    assert "a database kept for tests" in str(refused.value.hint)
+    assert rows(notes, "SELECT title FROM notes") == [("first",)]  # nothing lost
+
+    fresh = migrations_of(tmp_path, postgres_url, "tasks")
+    write_script(fresh.folder, "0001", None, upgrade=CREATE_NOTES)
+    fresh.target.empty_for_tests()  # no schema yet: made, and marked as a test's
+    fresh.upgrade()
+    fresh.target.empty_for_tests()  # a test's own: emptied again
+    assert tables(fresh) == set()
+
+
+def test_a_server_that_does_not_answer_is_named_with_the_fix(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = DatabaseTarget.for_plugin(
+        "notes", data_dir=tmp_path, database_url=f"postgresql://u:p@127.0.0.1:{port}/app"
+    )
+    with pytest.raises(UserError, match="cannot set up the schema of plugin 'notes'") as failed:
+        target.engine(writable=True)
+    assert failed.value.hint == "check that the database server runs and that the URL is right"
