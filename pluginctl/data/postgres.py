@@ -28,6 +28,7 @@ from pluginctl.errors import UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.exc import DBAPIError
 
 __all__ = ["TEST_MARK", "PluginSchema", "admin_url", "drop_schema", "empty_for_tests", "provision"]
 
@@ -130,14 +131,10 @@ def provision(admin: Engine, names: PluginSchema, *, secret: str) -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
             _provision(connection, names, secret=secret)
     except DBAPIError as exc:
-        refused = getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE
         raise UserError(
             f"cannot set up the schema of plugin {names.plugin!r} as"
             f" {admin.url.username!r}: {str(exc.orig).strip()}",
-            hint="the database URL's user must be able to create roles and schemas"
-            " (a superuser, or CREATEROLE with CREATE on the database)"
-            if refused
-            else "check that the database server runs and that the URL is right",
+            hint=_hint_for(exc),
         ) from None
 
 
@@ -201,9 +198,20 @@ def empty_for_tests(admin: Engine, names: PluginSchema, *, secret: str) -> None:
             connection.exec_driver_sql(f"COMMENT ON SCHEMA {_quote(names.schema)} IS '{TEST_MARK}'")
     except DBAPIError as exc:
         raise UserError(
-            f"cannot empty the schema of plugin {names.plugin!r} for a test: {exc.orig}",
-            hint="the database URL's user must be able to create roles and schemas",
+            f"cannot empty the schema of plugin {names.plugin!r} for a test as"
+            f" {admin.url.username!r}: {str(exc.orig).strip()}",
+            hint=_hint_for(exc),
         ) from None
+
+
+def _hint_for(exc: DBAPIError) -> str:
+    """What to do about a failure to set a plugin's schema up: rights, or reaching the server."""
+    if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+        return (
+            "the database URL's user must be able to create roles and schemas"
+            " (a superuser, or CREATEROLE with CREATE on the database)"
+        )
+    return "check that the database server runs and that the URL is right"
 
 
 def _provision(connection: Connection, names: PluginSchema, *, secret: str) -> None:

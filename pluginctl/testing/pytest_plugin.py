@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     import httpx
 
@@ -215,7 +215,7 @@ def plugin(
     try:
         for each in resolve([*others, source]):
             settings = options.config if each.name == source.name else None
-            running = pluginctl_host.add(each, settings=settings)
+            running = _started(pluginctl_host, each, settings)
             started.append(each.name)
             if each.name == source.name:
                 tested = running
@@ -224,6 +224,19 @@ def plugin(
     finally:
         for name in reversed(started):
             pluginctl_host.remove(name)
+
+
+def _started(
+    host: TestHost, source: PluginSource, settings: Mapping[str, object] | None
+) -> TestedPlugin:
+    """``source`` started in ``host``; a plugin that cannot start fails the test, saying why."""
+    from pluginctl.errors import PluginctlError
+
+    try:
+        return host.add(source, settings=settings)
+    except PluginctlError as exc:
+        failure = f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
+    pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture

@@ -211,20 +211,3 @@ def test_the_host_never_imports_a_migration_script(tmp_path: Path) -> None:
     asyncio.run(scenario())
     ran_in = int((data_dir / "plugins" / "migrating" / "pid").read_text())
     assert ran_in != os.getpid()
-
-
-def test_migrations_without_db_write_do_not_run(tmp_path: Path) -> None:
-    from pluginctl.data.target import DatabaseTarget
-    from pluginctl.runtime.audit import AuditLog
-    from pluginctl.runtime.plugin_data import prepare_database
-    from pluginctl.services.db import PluginDatabase
-
-    source = load_source(plugin_copy(tmp_path))
-    target = DatabaseTarget.for_plugin("migrating", data_dir=tmp_path / "data")
-    database = PluginDatabase(target, writable=False, transaction_timeout_s=5.0)
-    with AuditLog(tmp_path / "audit.jsonl") as audit:
-        refused = asyncio.run(prepare_database(database, source, audit=audit, sandbox=False))
-    database.close()
-    assert refused is not None
-    assert "has migrations but not the permission 'db:write'" in refused
-    assert 'add "db:write" to permissions' in refused

@@ -157,7 +157,7 @@ def test_a_server_that_does_not_answer_fails_the_test_saying_so(tmp_path: Path) 
     url = "postgresql://tester:secret@127.0.0.1:1/tests"  # nothing listens on port 1
     done = run(project, "-m", "pytest", *PYTEST_ARGS, "--pluginctl-database-url", url)
     assert done.returncode == 1
-    assert "cannot drop the schema of plugin 'ledger'" in done.stdout
+    assert "cannot empty the schema of plugin 'ledger' for a test" in done.stdout
     assert "check that the database server runs and that the URL is right" in done.stdout
     assert "secret" not in done.stdout + done.stderr
 
