@@ -563,10 +563,12 @@ def _parameters(params: object) -> Mapping[str, object]:
             hint="write :name in the SQL and pass {'name': value}",
         )
     for name, value in params.items():
-        if not isinstance(name, str) or not isinstance(value, _SCALARS):
+        if isinstance(value, datetime.datetime):  # aware ones cross as themselves
+            params = {**params, name: value.isoformat()}  # the same text on both backends
+        elif not isinstance(name, str) or not isinstance(value, _SCALARS):
             raise StatementRefused(
                 f"api.db parameter {name!r} is a {type(value).__name__}; parameters are"
-                " str, int, float, bool, bytes or None",
+                " str, int, float, bool, bytes, None or a datetime (sent as ISO 8601 text)",
                 hint="store structured data as JSON text: json.dumps(value)",
             )
     return params

@@ -136,6 +136,20 @@ def test_a_parameter_that_cannot_cross_fails_its_call_and_nothing_else(tmp_path:
     asyncio.run(scenario())
 
 
+def test_dates_and_times_cross_as_iso_text_on_both_backends(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async def scenario() -> None:
+        async with ledger_host(tmp_path, database_url) as host:
+            assert await call(host, "ledger", "dates") == [
+                "2026-12-01T09:30:00+00:00",
+                "2026-12-01T09:30:00",
+                "2026-12-01",
+            ]
+
+    asyncio.run(scenario())
+
+
 def test_parameters_are_bound_never_pasted_into_the_sql(
     tmp_path: Path, database_url: str | None
 ) -> None:
