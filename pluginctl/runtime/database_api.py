@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar, overload
 
 import msgspec
 
-from pluginctl.errors import UserError
+from pluginctl.errors import DatabaseError, UserError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -52,11 +52,22 @@ class _Open:
     The host begins the transaction with its first statement, in one round trip.
     """
 
-    __slots__ = ("first", "number")
+    __slots__ = ("failed", "first", "number")
 
     def __init__(self) -> None:
         self.number: int | None = None
         self.first: asyncio.Lock | None = None  # made on the worker's loop, when needed
+        self.failed: BaseException | None = None  # a statement failed: the host rolled it back
+
+    def check(self) -> None:
+        """Raise if a statement of this transaction failed (it is rolled back)."""
+        if self.failed is not None:
+            raise DatabaseError(
+                f"the transaction was rolled back: a statement in it failed ({self.failed})",
+                kind="transaction",
+                hint="a transaction applies all of its statements or none: let the error"
+                " leave the 'async with api.db.transaction()' block, then try it again",
+            )
 
 
 _CURRENT: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
@@ -149,6 +160,16 @@ class Database:
         bound = None if params is None else dict(params)
         if tx is None:
             return await self._call("db.run", sql, bound, None, fetch)
+        tx.check()
+        try:
+            return await self._run_in(tx, sql, bound, fetch)
+        except Exception as exc:
+            tx.failed = exc  # the host rolled the transaction back with the statement
+            raise
+
+    async def _run_in(
+        self, tx: _Open, sql: str, bound: dict[str, object] | None, fetch: int
+    ) -> object:
         if tx.number is None:
             tx.first = tx.first or asyncio.Lock()
             async with tx.first:  # one statement begins it; the others wait for its id
@@ -164,17 +185,27 @@ class Database:
     async def _run_many(
         self, sql: str, params: Sequence[Mapping[str, object]], tx: _Open | None
     ) -> int:
-        number = None
-        if tx is not None:
+        rows = [dict(p) for p in params]
+        if tx is None:
+            result = await self._call("db.run_many", sql, rows, None)
+            return result if isinstance(result, int) else 0
+        tx.check()
+        try:
             if tx.number is None:
                 begun = await self._call("db.begin")
                 assert isinstance(begun, int), f"db.begin answered {begun!r}"
                 tx.number = begun
-            number = tx.number
-        result = await self._call("db.run_many", sql, [dict(p) for p in params], number)
+            result = await self._call("db.run_many", sql, rows, tx.number)
+        except Exception as exc:
+            tx.failed = exc
+            raise
         return result if isinstance(result, int) else 0
 
     async def _end(self, tx: _Open, *, commit: bool) -> None:
+        if tx.failed is not None:  # rolled back already
+            if commit:  # the block ended as if all went well: say that it did not
+                tx.check()
+            return
         if tx.number is not None:  # a transaction that ran nothing has nothing to end
             await self._call("db.commit" if commit else "db.rollback", tx.number)
 

@@ -23,8 +23,10 @@ import datetime
 import functools
 import itertools
 import logging
+import math
 import sqlite3
 import threading
+import time
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -33,7 +35,7 @@ from pluginctl.data.statements import classify
 from pluginctl.errors import DatabaseError, PermissionDenied, StatementRefused
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
 
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import PoolProxiedConnection
@@ -42,12 +44,15 @@ if TYPE_CHECKING:
     from pluginctl.data.target import DatabaseTarget
     from pluginctl.runtime.policy import Policy
 
-__all__ = ["MAX_ROWS", "DatabaseSession", "PluginDatabase"]
+__all__ = ["MAX_ROWS", "SQLITE_STATEMENT_S", "DatabaseSession", "PluginDatabase"]
 
 logger = logging.getLogger(__name__)
 
 #: The most rows one fetch returns; more is an error that says to use LIMIT.
 MAX_ROWS = 100_000
+#: The longest a plugin's SQLite statement may run: the host runs them on its event loop.
+SQLITE_STATEMENT_S = 1.0
+_PROGRESS_EVERY = 10_000  # SQLite virtual machine steps between looks at the clock
 
 _FETCH_NONE, _FETCH_ONE, _FETCH_ALL = 0, 1, 2
 _BEGIN = "begin"  # a statement's transaction: begin one for it (its first statement)
@@ -107,7 +112,15 @@ class PluginDatabase:
         ``tx`` must be a transaction ``owner`` opened (when an owner is given).
         """
         if tx is not None:
-            return self._transaction(tx, owner).run(sql, params, fetch)
+            transaction = self._transaction(tx, owner)
+            try:
+                result = transaction.run(sql, params, fetch)
+            except Exception as exc:
+                self._doom(transaction, exc)
+                raise
+            if asyncio.iscoroutine(result):
+                return self._awaited_in(transaction, result)
+            return result
         if self.target.path is not None:
             lane = self._sqlite_lane()
             if self._writer.locked():  # a transaction holds the connection: wait for it
@@ -199,6 +212,28 @@ class PluginDatabase:
             f" lives at most {self.transaction_timeout_s:g} s (limits.call_timeout_s)",
         )
 
+    async def _awaited_in(
+        self, transaction: _Transaction, pending: Coroutine[object, None, object]
+    ) -> object:
+        try:
+            return await pending
+        except Exception as exc:
+            self._doom(transaction, exc)
+            raise
+
+    def _doom(self, transaction: _Transaction, exc: BaseException) -> None:
+        """A statement of ``transaction`` failed: roll the whole transaction back, now.
+
+        On both backends alike: PostgreSQL would refuse the rest of it anyway, and a
+        transaction applies all of its statements or none.
+        """
+        if self._transactions.get(transaction.number) is not transaction:
+            return  # already ended
+        self._forget(transaction)
+        self._expired[transaction.number] = f"rolled back: a statement in it failed ({exc})"
+        task = asyncio.ensure_future(transaction.end(commit=False))
+        task.add_done_callback(lambda _: self._release(transaction))
+
     def _expire(self, number: int) -> None:
         transaction = self._transactions.get(number)
         if transaction is None:
@@ -236,6 +271,9 @@ class PluginDatabase:
         try:
             result = lane.run(sql, params, fetch)
             lane.commit()
+        except BaseException:
+            lane.rollback()
+            raise
         finally:
             lane.close()
         return result
@@ -360,7 +398,8 @@ class DatabaseSession:
             if asyncio.iscoroutine(result):
                 result = await result
         except BaseException:
-            await self.database.finish(number, commit=False, owner=self)
+            if number in self.transactions:  # a failed statement has rolled it back already
+                await self.database.finish(number, commit=False, owner=self)
             raise
         return [number, result]
 
@@ -380,7 +419,7 @@ class DatabaseSession:
                     result = await result
                 total += _rowcount(result)
         except BaseException:
-            if own:
+            if own and number in self.transactions:  # not rolled back by a failed statement
                 await self.database.finish(number, commit=False, owner=self)
             raise
         if own:
@@ -437,16 +476,39 @@ class _SqliteLane:
         self._connection = connection
         self._authorizer: PluginAuthorizer = fairy.info["authorizer"]
         self._database = database
+        self._budget_s = min(SQLITE_STATEMENT_S, database.transaction_timeout_s)
+        self._deadline = math.inf
+        connection.set_progress_handler(self._past_deadline, _PROGRESS_EVERY)
+
+    def _past_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0  # non-zero stops the statement
 
     def run(self, sql: str, params: object, fetch: int) -> object:
+        self._deadline = time.monotonic() + self._budget_s
         try:
             cursor = self._connection.execute(sql, params)  # type: ignore[arg-type]  # checked
             try:
                 return _result(cursor, fetch, convert=False)
             finally:
                 cursor.close()  # ends a statement left unread (INSERT ... RETURNING)
+        except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted":
+                raise self._stopped() from None
+            raise self._database.failure(exc, self._authorizer) from None
         except sqlite3.Error as exc:
             raise self._database.failure(exc, self._authorizer) from None
+        finally:
+            self._deadline = math.inf
+
+    def _stopped(self) -> DatabaseError:
+        return DatabaseError(
+            f"plugin {self._database.plugin!r}: the statement ran past {self._budget_s:g} s"
+            " and was stopped (on SQLite the host runs statements on its event loop, where"
+            " none may run longer)",
+            kind="operational",
+            hint="make it cheaper: an index on what it filters by, LIMIT and paging, or"
+            " smaller transactions; or run the host on PostgreSQL (--database-url)",
+        )
 
     def close(self) -> None:
         self._fairy.close()
@@ -455,6 +517,8 @@ class _SqliteLane:
         self._host_says("BEGIN IMMEDIATE")
 
     def end(self, *, commit: bool) -> None:
+        if not commit and not self._connection.in_transaction:
+            return  # SQLite rolled it back itself (a statement was stopped, the disk was full)
         self._host_says("COMMIT" if commit else "ROLLBACK")
 
     def _host_says(self, sql: str) -> None:
@@ -490,7 +554,6 @@ class _PostgresLane:
         except Exception as exc:
             if not _is_driver_error(exc):
                 raise
-            self.rollback()
             raise self._database.failure(exc) from None
         finally:
             cursor.close()

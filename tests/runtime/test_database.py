@@ -107,17 +107,20 @@ class _AnyId:
 _ANY_ID = _AnyId()
 
 
-def test_a_transaction_begins_with_its_first_statement_and_holds_them_all(
+def test_a_transaction_applies_all_its_statements_or_none(
     tmp_path: Path, database_url: str | None
 ) -> None:
     async def scenario() -> None:
         async with ledger_host(tmp_path, database_url) as host:
             assert await call(host, "ledger", "empty_transaction") is True
-            assert await call(host, "ledger", "first_fails_then_add", "kept") == 2
-            assert await call(host, "ledger", "gather_in_transaction", 20) == 22
+            assert await call(host, "ledger", "failure_caught_inside", "undone") == [
+                ["programming", "transaction", "transaction"],
+                0,
+            ]
+            assert await call(host, "ledger", "gather_in_transaction", 20) == 20
             with pytest.raises(RemoteError, match="all of them, or none"):
                 await call(host, "ledger", "gather_then_fail", 20)
-            assert await call(host, "ledger", "count") == 22
+            assert await call(host, "ledger", "count") == 20
 
     asyncio.run(scenario())
 
@@ -132,6 +135,20 @@ def test_a_parameter_that_cannot_cross_fails_its_call_and_nothing_else(tmp_path:
                 await call(host, "ledger", "huge_parameter")
             assert await call(host, "ledger", "count") == 0
             assert ledger.process.pid == pid  # the same worker, its channel whole
+
+    asyncio.run(scenario())
+
+
+def test_a_runaway_sqlite_statement_is_stopped_and_the_host_serves_on(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with ledger_host(tmp_path, None, call_timeout_s=_PATIENT_S) as host:
+            with pytest.raises(DatabaseError, match="ran past 1 s and was stopped") as stopped:
+                await call(host, "ledger", "runaway")
+            assert stopped.value.kind == "operational"
+            with pytest.raises(DatabaseError, match="ran past"):
+                await call(host, "ledger", "runaway_in_transaction")
+            assert await call(host, "ledger", "count") == 0  # its transaction went with it
+            assert await call(host, "ledger", "add", "after") == 1
 
     asyncio.run(scenario())
 
