@@ -67,7 +67,8 @@ _KINDS = {
 }
 _SCALARS = (str, int, float, bytes, bool, type(None))
 _SQLITE_MISTAKES = ("no such ", "near ", "table ", "incomplete input", "unrecognized token")
-_ROLE_REFUSALS = ("25006", "42501")  # read-only transaction; insufficient privilege
+_ROLE_REFUSALS = ("25006", "42501")
+_QUERY_CANCELED = "57014"  # read-only transaction; insufficient privilege
 _REMEMBERED_SQL_CHARS = 2000  # longer statements are classified anew each time
 
 
@@ -94,6 +95,7 @@ class PluginDatabase:
         self._writer = asyncio.Lock()  # SQLite: held by the open transaction
         self._transactions: dict[int, _Transaction] = {}
         self._ids = itertools.count(1)
+        self.watch = _Watch(target.plugin, transaction_timeout_s)  # PostgreSQL's statements
         self._expired: dict[int, str] = {}
 
     # -- the plugin's statements -------------------------------------------------
@@ -126,6 +128,7 @@ class PluginDatabase:
             if self._writer.locked():  # a transaction holds the connection: wait for it
                 return self._run_after_transaction(lane, sql, params, fetch)
             return lane.run(sql, params, fetch)
+        self.watch.arm()
         return asyncio.to_thread(self._run_once, sql, params, fetch)
 
     async def begin(self, owner: DatabaseSession) -> int:
@@ -447,6 +450,7 @@ class _Transaction:
     def run(self, sql: str, params: Mapping[str, object], fetch: int) -> object:
         if isinstance(self.lane, _SqliteLane):
             return self.lane.run(sql, params, fetch)
+        self.owner.database.watch.arm()
         return asyncio.to_thread(self.lane.run, sql, params, fetch)
 
     async def end(self, *, commit: bool) -> None:
@@ -548,15 +552,27 @@ class _PostgresLane:
                 hint=_HINTS["programming"],
             )
         cursor = self._fairy.cursor()
+        watch = self._database.watch
+        watch.running(self)
         try:
             cursor.execute(compiled, {name: params[name] for name in names})
             return _result(cursor, fetch, convert=True)
         except Exception as exc:
             if not _is_driver_error(exc):
                 raise
+            if getattr(exc, "sqlstate", None) == _QUERY_CANCELED and watch.stopped(self):
+                raise watch.too_long() from None
             raise self._database.failure(exc) from None
         finally:
+            watch.done(self)
             cursor.close()
+
+    def cancel(self) -> None:
+        """Ask the server to stop the statement running on this connection (any thread)."""
+        connection = self._fairy.driver_connection
+        cancel = getattr(connection, "cancel", None)
+        if cancel is not None:
+            cancel()
 
     def commit(self) -> None:
         self._call(self._fairy.commit)
@@ -574,6 +590,60 @@ class _PostgresLane:
             if not _is_driver_error(exc):
                 raise
             raise self._database.failure(exc) from None
+
+
+class _Watch:
+    """Stops a plugin's PostgreSQL statements that run past its call deadline.
+
+    The statements run in threads; the host's loop looks at them every quarter second
+    while any runs, and cancels, through the server, one past its deadline. A plugin
+    cannot turn this off (``set_config('statement_timeout', ...)`` changes nothing here).
+    """
+
+    _EVERY_S = 0.25
+
+    def __init__(self, plugin: str, limit_s: float) -> None:
+        self._plugin = plugin
+        self._limit_s = limit_s
+        self._deadlines: dict[_PostgresLane, float] = {}
+        self._stopped: set[_PostgresLane] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """From the loop, before a statement is handed to a thread: look while any runs."""
+        if self._timer is None:
+            self._loop = asyncio.get_running_loop()
+            self._timer = self._loop.call_later(self._EVERY_S, self._look)
+
+    def running(self, lane: _PostgresLane) -> None:
+        self._deadlines[lane] = time.monotonic() + self._limit_s
+
+    def done(self, lane: _PostgresLane) -> None:
+        self._deadlines.pop(lane, None)
+        self._stopped.discard(lane)
+
+    def stopped(self, lane: _PostgresLane) -> bool:
+        return lane in self._stopped
+
+    def too_long(self) -> DatabaseError:
+        return DatabaseError(
+            f"plugin {self._plugin!r}: the statement ran past {self._limit_s:g} s (its call"
+            " deadline, limits.call_timeout_s) and was cancelled",
+            kind="operational",
+            hint="make it cheaper (an index, LIMIT and paging), or raise limits.call_timeout_s",
+        )
+
+    def _look(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        for lane, deadline in list(self._deadlines.items()):
+            if deadline < now and lane not in self._stopped:
+                self._stopped.add(lane)
+                assert self._loop is not None
+                self._loop.run_in_executor(None, lane.cancel)
+        if self._deadlines:
+            self.arm()
 
 
 def _is_driver_error(exc: Exception) -> bool:

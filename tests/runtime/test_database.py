@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pluginctl.errors import (
+    CallTimeout,
     DatabaseError,
     PermissionDenied,
     RemoteError,
@@ -149,6 +150,33 @@ def test_a_runaway_sqlite_statement_is_stopped_and_the_host_serves_on(tmp_path: 
                 await call(host, "ledger", "runaway_in_transaction")
             assert await call(host, "ledger", "count") == 0  # its transaction went with it
             assert await call(host, "ledger", "add", "after") == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_postgresql_statement_past_the_call_deadline_is_cancelled_on_the_server(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    def sleeping() -> int:
+        engine = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as connection:
+                query = sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+                    " AND state = 'active'"
+                )
+                return int(connection.execute(query).scalar() or 0)
+        finally:
+            engine.dispose()
+
+    async def scenario() -> None:
+        async with ledger_host(tmp_path, postgres_url, call_timeout_s=1.0) as host:
+            with pytest.raises((CallTimeout, DatabaseError)):
+                await call(host, "ledger", "sleep_in_database", 60)
+            await wait_for(lambda: sleeping() == 0, timeout_s=10)  # not left running there
+            assert await call(host, "ledger", "count") == 0
 
     asyncio.run(scenario())
 
