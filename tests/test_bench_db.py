@@ -109,7 +109,7 @@ def test_both_migration_runners_apply_the_same_scripts(tmp_path: Path) -> None:
     assert classic.upgrade_ms() > 0
     assert classic.revision() == "0005"
     assert pluginctl_upgrade_ms(tmp_path / "scripts", tmp_path / "data", expected=5) > 0
-    connection = sqlite3.connect(tmp_path / "data" / "db.sqlite3")
+    connection = sqlite3.connect(tmp_path / "data.db" / "db.sqlite3")
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()

@@ -128,6 +128,7 @@ def provision(admin: Engine, names: PluginSchema, *, secret: str) -> None:
 
     try:
         with admin.begin() as connection:
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")  # never wait forever
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
             _provision(connection, names, secret=secret)
     except DBAPIError as exc:
@@ -179,6 +180,7 @@ def empty_for_tests(admin: Engine, names: PluginSchema, *, secret: str) -> None:
 
     try:
         with admin.begin() as connection:
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PROVISION_LOCK})")
             found = connection.exec_driver_sql(
                 "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace"

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Outcome", "apply_pending"]
 
+_MAX_SCRIPT_BYTES = 1024 * 1024
+_MIGRATION_TIMEOUT_S = 600.0  # a long backfill is fine; a process stuck forever is not
+
 
 class _Spec(msgspec.Struct, frozen=True, kw_only=True):
     """What the sandboxed process is told: the folder, the database, the sandbox."""
@@ -135,13 +138,31 @@ def _read_scripts(folder: Path) -> dict[str, tuple[str | None, str]] | None:
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        data = path.read_bytes()
+        data = _plain_file(path)
+        if data is None:
+            return None  # a link, a pipe, a device, a huge file: the sandboxed process decides
         names = _literals(data)
         revision, down = names.get("revision"), names.get("down_revision", ...)
         if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
             return None  # computed ids or a merge: Alembic, sandboxed, reads it
         found[revision] = (down, hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest())
     return found or None
+
+
+def _plain_file(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of at most 1 MiB (no link followed)."""
+    import os
+    import stat
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as file:
+        found = os.fstat(file.fileno())
+        if not stat.S_ISREG(found.st_mode) or found.st_size > _MAX_SCRIPT_BYTES:
+            return None
+        return file.read(_MAX_SCRIPT_BYTES + 1)
 
 
 def _literals(source: bytes) -> dict[str, object]:
@@ -212,7 +233,20 @@ async def _spawn(spec: _Spec) -> _Answer:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate(msgspec.json.encode(spec))
+    try:
+        out, err = await asyncio.wait_for(
+            process.communicate(msgspec.json.encode(spec)), _MIGRATION_TIMEOUT_S
+        )
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return _Answer(
+            ok=False,
+            error=f"the migrations of plugin {spec.plugin!r} ran past"
+            f" {_MIGRATION_TIMEOUT_S:g} s and were stopped; the migration running then was"
+            " rolled back",
+            hint="run a long migration by hand first: pluginctl migrate up",
+        )
     try:
         return msgspec.json.decode(out.strip().splitlines()[-1], type=_Answer)
     except (msgspec.DecodeError, msgspec.ValidationError, IndexError):
@@ -243,6 +277,13 @@ def _migrate(spec: _Spec) -> _Answer:
     from pluginctl.data.target import DatabaseTarget
     from pluginctl.runtime.sandbox import SandboxPolicy, apply_sandbox
 
+    for path in sorted(Path(spec.folder).glob("*.py")):
+        if _plain_file(path) is None:
+            raise MigrationError(
+                f"the migration script {path} is not a plain file of at most 1 MiB (a link, a"
+                " pipe, a device?)",
+                hint="keep each migration a regular .py file in the migrations folder",
+            )
     target = DatabaseTarget.direct(spec.plugin, path=spec.sqlite_path, url=spec.url)
     engine = target.single_connection_engine()
     migrations = Migrations(Path(spec.folder), target)

@@ -137,8 +137,18 @@ class PluginAuthorizer:
 
 
 def database_path(data_dir: Path) -> Path:
-    """Where the plugin whose data directory is ``data_dir`` keeps its database."""
-    return data_dir / "db.sqlite3"
+    """Where the plugin whose data directory is ``data_dir`` keeps its database.
+
+    Beside that directory, not in it: the plugin's worker may write its data directory
+    (and so plant a symlink there), never this one. ``plugins/notes`` keeps its database
+    in ``plugins/notes.db/db.sqlite3`` (no plugin name holds a dot).
+
+    Example:
+        >>> from pathlib import Path
+        >>> str(database_path(Path("/srv/data/plugins/notes")))
+        '/srv/data/plugins/notes.db/db.sqlite3'
+    """
+    return data_dir.with_name(data_dir.name + ".db") / "db.sqlite3"
 
 
 def open_engine(
@@ -154,7 +164,7 @@ def open_engine(
     """
     from sqlalchemy import create_engine, event
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _refuse_links(path)
     options: dict[str, object] = {}
     if static:
         from sqlalchemy.pool import StaticPool
@@ -176,6 +186,32 @@ def open_engine(
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _refuse_links(path: Path) -> None:
+    """Make ``path``'s directory (mode 0700), and refuse a database that is not a plain file."""
+    import os
+    import stat
+
+    from pluginctl.errors import UserError
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for each in (path.parent, path):
+        try:
+            found = os.lstat(each)
+        except FileNotFoundError:
+            continue
+        plain = (
+            stat.S_ISDIR(found.st_mode)
+            if each == path.parent
+            else stat.S_ISREG(found.st_mode) and found.st_nlink == 1  # no hard link in
+        )
+        if not plain:
+            raise UserError(
+                f"{each} is not a plain {'directory' if each == path.parent else 'file'}"
+                " (a symlink?): pluginctl opens a plugin's database only where it made it",
+                hint=f"move {each} aside and start the plugin again",
+            )
 
 
 def configure(

@@ -43,13 +43,39 @@ _TRANSACTION = frozenset(
     {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"}
 )
 _OUTSIDE = frozenset({"ATTACH", "DETACH"})
+#: Server functions no plugin statement may name, even in a string or a function body:
+#: large objects outlive the plugin's schema, advisory locks and settings outlive the
+#: statement on a pooled connection, and the rest reach other sessions or the server.
+_REFUSED_NAMES = frozenset(
+    {
+        "SET_CONFIG", "PG_TERMINATE_BACKEND", "PG_CANCEL_BACKEND", "PG_RELOAD_CONF",
+        "PG_ROTATE_LOGFILE", "PG_READ_FILE", "PG_READ_BINARY_FILE", "PG_LS_DIR",
+        "PG_STAT_FILE", "PG_NOTIFY", "LOAD_EXTENSION",
+        # large objects
+        "LO_FROM_BYTEA", "LO_CREATE", "LO_CREAT", "LO_IMPORT", "LO_EXPORT", "LO_PUT",
+        "LO_GET", "LO_OPEN", "LO_CLOSE", "LO_UNLINK", "LO_TRUNCATE", "LO_TRUNCATE64",
+        "LO_LSEEK", "LO_LSEEK64", "LO_TELL", "LO_TELL64", "LOREAD", "LOWRITE",
+        # advisory locks
+        "PG_ADVISORY_LOCK", "PG_ADVISORY_LOCK_SHARED", "PG_ADVISORY_UNLOCK",
+        "PG_ADVISORY_UNLOCK_SHARED", "PG_ADVISORY_UNLOCK_ALL", "PG_ADVISORY_XACT_LOCK",
+        "PG_ADVISORY_XACT_LOCK_SHARED", "PG_TRY_ADVISORY_LOCK", "PG_TRY_ADVISORY_LOCK_SHARED",
+        "PG_TRY_ADVISORY_XACT_LOCK", "PG_TRY_ADVISORY_XACT_LOCK_SHARED",
+        # other servers
+        "DBLINK", "DBLINK_EXEC", "DBLINK_CONNECT", "DBLINK_CONNECT_U", "DBLINK_OPEN",
+        "DBLINK_SEND_QUERY",
+    }
+)  # fmt: skip
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _HINT_TRANSACTION = (
     "the host owns transactions: group statements in 'async with api.db.transaction():'"
 )
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-_QUOTES = {"'": "'", '"': '"', "`": "`", "[": "]"}
+# Only the quotes both backends share. SQLite's [name] and `name` are not quotes to
+# PostgreSQL ("ARRAY[']']"): read as words, a ";" inside them refuses the statement, which
+# is the safe way to be wrong.
+_QUOTES = {"'": "'", '"': '"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +100,7 @@ def classify(sql: str) -> Statement:
             ``api.db`` runs; the hint says what to do instead.
     """
     words = _words(sql)
+    _refuse_names(sql)
     if not words:
         raise StatementRefused(
             "api.db was given no SQL statement", hint="pass one statement, such as 'SELECT 1'"
@@ -88,8 +115,10 @@ def classify(sql: str) -> Statement:
         )
     if keyword in _WRITES:
         return Statement("write", keyword)
+    if keyword in ("WITH", "SELECT", "EXPLAIN") and _writes_within(keyword, words):
+        return Statement("write", keyword)
     if keyword == "WITH":
-        return Statement("write" if _DML.intersection(words) else "read", keyword)
+        return Statement("read", keyword)
     if keyword in _READS:
         return Statement("read", keyword)
     raise StatementRefused(
@@ -97,6 +126,28 @@ def classify(sql: str) -> Statement:
         hint="plugins read and write their tables (SELECT, INSERT, UPDATE, DELETE) and change"
         " their schema in migrations; the host runs everything else",
     )
+
+
+def _writes_within(keyword: str, words: list[str]) -> bool:
+    """A read that writes: ``WITH ... INSERT``, ``SELECT ... INTO``, ``EXPLAIN ANALYZE ...``."""
+    if keyword == "WITH":
+        return bool(_DML.intersection(words))
+    if keyword == "SELECT":
+        return "INTO" in words  # SELECT ... INTO makes a table
+    return "ANALYZE" in words and bool(_DML.intersection(words))  # EXPLAIN ANALYZE runs it
+
+
+def _refuse_names(sql: str) -> None:
+    """Refuse ``sql`` when any name in it, quoted or not, is a refused server function."""
+    for match in _NAME.finditer(sql):
+        name = match.group().upper()
+        if name in _REFUSED_NAMES:
+            raise StatementRefused(
+                f"api.db does not run statements that name {match.group()}(): it reaches past"
+                " the plugin's own tables",
+                hint="keep data in tables (bytes in a BYTEA or BLOB column); the host owns"
+                " settings, locks and sessions",
+            )
 
 
 def _words(sql: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 The same plugin code runs on both backends:
 
-- **SQLite** (the default): the file ``db.sqlite3`` in the plugin's data directory;
+- **SQLite** (the default): the file ``db.sqlite3`` beside the plugin's data
+  directory (``plugins/<name>.db/``), where its worker cannot write;
 - **PostgreSQL** (``--database-url``): the plugin's own schema in the operator's
   database, reached as the plugin's own role (`pluginctl.data.postgres`).
 
@@ -118,7 +119,7 @@ class DatabaseTarget:
         if self.path is not None:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
-            return
+            return  # the directory stays: it is the host's, made 0700
         assert self.url is not None
         assert self.names is not None
         from sqlalchemy import create_engine
@@ -178,7 +179,15 @@ class DatabaseTarget:
             admin.dispose()
         role = self.names.owner if writable or migration else self.names.reader
         url = self.url.set(username=role, password=self.names.password(role, secret=secret))
-        return create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
+        if not (writable or migration):
+            from sqlalchemy import event
+
+            @event.listens_for(engine, "connect")
+            def _read_only(connection: object, _record: object) -> None:
+                connection.read_only = True  # type: ignore[attr-defined]  # psycopg's: BEGIN READ ONLY
+
+        return engine
 
     def owner_url(self) -> URL:
         """How the plugin's owner role logs in (PostgreSQL; provisioned already)."""

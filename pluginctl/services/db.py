@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: The most rows one fetch returns; more is an error that says to use LIMIT.
 MAX_ROWS = 100_000
 #: The longest a plugin's SQLite statement may run: the host runs them on its event loop.
-SQLITE_STATEMENT_S = 1.0
+SQLITE_STATEMENT_S = 0.25
 _PROGRESS_EVERY = 10_000  # SQLite virtual machine steps between looks at the clock
 
 _FETCH_NONE, _FETCH_ONE, _FETCH_ALL = 0, 1, 2
@@ -195,8 +195,8 @@ class PluginDatabase:
 
     def session(self, policy: Policy) -> DatabaseSession:
         """A session for one worker, checked by ``policy``: its statements and transactions."""
-        if policy.grants("db:write") != self.writable and not self._transactions:
-            self.close()  # the permissions changed (a reload): reconnect with the new ones
+        if policy.grants("db:write") != self.writable:
+            self.close()  # the permissions changed (a reload): roll back, reconnect as the new
             self.writable = policy.grants("db:write")
         return DatabaseSession(self, policy)
 
@@ -368,12 +368,12 @@ class DatabaseSession:
         database = self.database
         if method == "db.run":
             sql, params, tx, fetch = _unpack(args, 4)
-            if fetch not in (_FETCH_NONE, _FETCH_ONE, _FETCH_ALL):
+            if type(fetch) is not int or fetch not in (_FETCH_NONE, _FETCH_ONE, _FETCH_ALL):
                 raise StatementRefused(f"api.db has no fetch mode {fetch!r}")
             checked = self._checked(sql, params)
             if tx == _BEGIN:  # a transaction's first statement: begin it, in one round trip
-                return self._begin_and_run(*checked, int(str(fetch)))
-            return database.run(*checked, tx, int(str(fetch)), owner=self)
+                return self._begin_and_run(*checked, fetch)
+            return database.run(*checked, tx, fetch, owner=self)
         if method == "db.run_many":
             sql, rows, tx = _unpack(args, 3)
             return self._run_many(sql, rows, tx)
@@ -555,7 +555,8 @@ class _PostgresLane:
         watch = self._database.watch
         watch.running(self)
         try:
-            cursor.execute(compiled, {name: params[name] for name in names})
+            # binary=True: the extended protocol, where the server takes one statement only
+            cursor.execute(compiled, {name: params[name] for name in names}, binary=True)  # type: ignore[call-arg]  # psycopg's cursor, behind the DBAPI type
             return _result(cursor, fetch, convert=True)
         except Exception as exc:
             if not _is_driver_error(exc):
@@ -617,7 +618,10 @@ class _Watch:
             self._timer = self._loop.call_later(self._EVERY_S, self._look)
 
     def running(self, lane: _PostgresLane) -> None:
+        """From the statement's thread: watch it (and make sure the loop keeps looking)."""
         self._deadlines[lane] = time.monotonic() + self._limit_s
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.arm)
 
     def done(self, lane: _PostgresLane) -> None:
         self._deadlines.pop(lane, None)
@@ -664,9 +668,10 @@ def _compiled(sql: str) -> tuple[str, tuple[str, ...]]:
 
         compiled = text(sql).compile(dialect=postgresql.dialect(paramstyle="pyformat"))  # type: ignore[no-untyped-call]  # sqlalchemy's dialect constructor is untyped
         found = (compiled.string, tuple(compiled.params))
-        if len(_COMPILED) > 4096:
-            _COMPILED.clear()
-        _COMPILED[sql] = found
+        if len(sql) <= 4096:  # statements worth remembering are short; the rest compile anew
+            if len(_COMPILED) > 4096:
+                _COMPILED.clear()
+            _COMPILED[sql] = found
     return found
 
 

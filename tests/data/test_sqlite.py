@@ -22,7 +22,8 @@ def connect(path: Path, *, writable: bool, migration: bool = False) -> sqlite3.C
 
 @pytest.fixture
 def db_file(tmp_path: Path) -> Path:
-    path = database_path(tmp_path)
+    path = database_path(tmp_path / "notes")
+    path.parent.mkdir()
     setup = connect(path, writable=True, migration=True)
     setup.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT)")
     setup.execute("INSERT INTO notes (title) VALUES ('kept')")

@@ -200,7 +200,7 @@ def test_the_host_never_imports_a_migration_script(tmp_path: Path) -> None:
     hostile_script(
         project,
         "import os, pathlib\n"
-        f"marker = pathlib.Path({str(data_dir / 'plugins' / 'migrating' / 'pid')!r})\n"
+        f"marker = pathlib.Path({str(data_dir / 'plugins' / 'migrating.db' / 'pid')!r})\n"
         "marker.write_text(str(os.getpid()))",
     )
 
@@ -209,5 +209,5 @@ def test_the_host_never_imports_a_migration_script(tmp_path: Path) -> None:
             assert the_plugin(host).state is PluginState.ACTIVE, the_plugin(host).last_error
 
     asyncio.run(scenario())
-    ran_in = int((data_dir / "plugins" / "migrating" / "pid").read_text())
+    ran_in = int((data_dir / "plugins" / "migrating.db" / "pid").read_text())
     assert ran_in != os.getpid()

@@ -111,3 +111,10 @@ def test_a_worker_cannot_use_or_end_another_workers_transaction(
         assert count == [["count(*)"], [[1]]]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("fetch", [True, 1.0, "1", 3, None])
+def test_a_fetch_mode_that_is_not_one_is_refused(database: PluginDatabase, fetch: object) -> None:
+    reader = _session(database, "db:read")
+    with pytest.raises(StatementRefused, match="no fetch mode"):
+        reader.handle("db.run", [SELECT, {"id": 1}, None, fetch])
