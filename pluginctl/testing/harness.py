@@ -135,7 +135,7 @@ class TestHost:
         shutil.rmtree(data_dir, ignore_errors=True)
         manifest = source.manifest
         has_database = manifest.permission_set.allows("db:read") or manifest.migrations
-        if self.database_url is not None and has_database:  # as the host decides
+        if has_database:  # as the host decides; on SQLite the file is beside data_dir
             from pluginctl.data.target import DatabaseTarget
 
             target = DatabaseTarget.for_plugin(
