@@ -67,8 +67,8 @@ _KINDS = {
 }
 _SCALARS = (str, int, float, bytes, bool, type(None))
 _SQLITE_MISTAKES = ("no such ", "near ", "table ", "incomplete input", "unrecognized token")
-_ROLE_REFUSALS = ("25006", "42501")
-_QUERY_CANCELED = "57014"  # read-only transaction; insufficient privilege
+_ROLE_REFUSALS = ("25006", "42501")  # read-only transaction; insufficient privilege
+_QUERY_CANCELED = "57014"
 _REMEMBERED_SQL_CHARS = 2000  # longer statements are classified anew each time
 
 
@@ -97,6 +97,7 @@ class PluginDatabase:
         self._ids = itertools.count(1)
         self.watch = _Watch(target.plugin, transaction_timeout_s)  # PostgreSQL's statements
         self._expired: dict[int, str] = {}
+        self._rollbacks: set[asyncio.Task[None]] = set()  # held until they end
 
     # -- the plugin's statements -------------------------------------------------
 
@@ -166,18 +167,9 @@ class PluginDatabase:
         """Roll back every transaction ``owner``'s worker left open (it has ended)."""
         for number in sorted(owner.transactions):
             transaction = self._transactions.get(number)
-            if transaction is None:
-                continue
-            self._forget(transaction)
-            self._expired[number] = reason
-            try:
-                await transaction.end(commit=False)
-            except DatabaseError as exc:
-                logger.warning(
-                    "plugin %s: rolling back transaction %d: %s", self.plugin, number, exc
-                )
-            finally:
-                self._release(transaction)
+            if transaction is not None:
+                self._retire(transaction, reason)
+                await self._roll_back(transaction)
 
     def close(self) -> None:
         """Roll back what is open and close every connection."""
@@ -230,24 +222,39 @@ class PluginDatabase:
         On both backends alike: PostgreSQL would refuse the rest of it anyway, and a
         transaction applies all of its statements or none.
         """
-        if self._transactions.get(transaction.number) is not transaction:
-            return  # already ended
-        self._forget(transaction)
-        self._expired[transaction.number] = f"rolled back: a statement in it failed ({exc})"
-        task = asyncio.ensure_future(transaction.end(commit=False))
-        task.add_done_callback(lambda _: self._release(transaction))
+        if self._transactions.get(transaction.number) is transaction:  # not ended already
+            self._retire(transaction, f"rolled back: a statement in it failed ({exc})")
+            self._roll_back_soon(transaction)
 
     def _expire(self, number: int) -> None:
         transaction = self._transactions.get(number)
         if transaction is None:
             return
-        self._forget(transaction)
-        self._expired[number] = (
-            f"rolled back after {self.transaction_timeout_s:g} s open (limits.call_timeout_s)"
-        )
+        limit = self.transaction_timeout_s
+        self._retire(transaction, f"rolled back after {limit:g} s open (limits.call_timeout_s)")
         logger.warning("plugin %s: transaction %d expired, rolled back", self.plugin, number)
-        task = asyncio.ensure_future(transaction.end(commit=False))
-        task.add_done_callback(lambda _: self._release(transaction))
+        self._roll_back_soon(transaction)
+
+    def _retire(self, transaction: _Transaction, reason: str) -> None:
+        """Take ``transaction`` out of use at once; later statements in it get ``reason``."""
+        self._forget(transaction)
+        self._expired[transaction.number] = reason
+
+    def _roll_back_soon(self, transaction: _Transaction) -> None:
+        task = asyncio.ensure_future(self._roll_back(transaction))
+        self._rollbacks.add(task)
+        task.add_done_callback(self._rollbacks.discard)
+
+    async def _roll_back(self, transaction: _Transaction) -> None:
+        """Roll a retired transaction back and give its connection (or the lock) back."""
+        try:
+            await transaction.end(commit=False)
+        except DatabaseError as exc:
+            logger.warning(
+                "plugin %s: rolling back transaction %d: %s", self.plugin, transaction.number, exc
+            )
+        finally:
+            self._release(transaction)
 
     def _forget(self, transaction: _Transaction) -> None:
         self._transactions.pop(transaction.number, None)
