@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -29,6 +30,7 @@ from pluginctl.data.postgres import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from sqlalchemy.engine import URL, Engine
@@ -120,15 +122,9 @@ class DatabaseTarget:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
             return  # the directory stays: it is the host's, made 0700
-        assert self.url is not None
         assert self.names is not None
-        from sqlalchemy import create_engine
-
-        admin = create_engine(self.url, poolclass=_null_pool())
-        try:
+        with self._admin() as admin:
             drop_schema(admin, self.names)
-        finally:
-            admin.dispose()
 
     def empty_for_tests(self) -> None:
         """Give the next test an empty database: as `drop`, but never data a test did not make.
@@ -143,17 +139,9 @@ class DatabaseTarget:
         if self.path is not None:
             self.drop()
             return
-        assert self.url is not None
         assert self.names is not None
-        from sqlalchemy import create_engine
-
-        admin = create_engine(self.url, poolclass=_null_pool())
-        try:
-            empty_for_tests(
-                admin, self.names, secret=self.url.render_as_string(hide_password=False)
-            )
-        finally:
-            admin.dispose()
+        with self._admin() as admin:
+            empty_for_tests(admin, self.names, secret=self._secret())
 
     def engine(self, *, writable: bool, migration: bool = False) -> Engine:
         """An engine on this database: as the plugin's owner role, or its reader role.
@@ -171,12 +159,9 @@ class DatabaseTarget:
             return create_engine(self.login, pool_size=4, max_overflow=8, pool_pre_ping=True)
         assert self.url is not None
         assert self.names is not None
-        secret = self.url.render_as_string(hide_password=False)
-        admin = create_engine(self.url, poolclass=_null_pool())
-        try:
+        secret = self._secret()
+        with self._admin() as admin:
             provision(admin, self.names, secret=secret)
-        finally:
-            admin.dispose()
         role = self.names.owner if writable or migration else self.names.reader
         url = self.url.set(username=role, password=self.names.password(role, secret=secret))
         engine = create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
@@ -189,15 +174,34 @@ class DatabaseTarget:
 
         return engine
 
+    @contextlib.contextmanager
+    def _admin(self) -> Iterator[Engine]:
+        """An engine as the operator's URL (no pool: one use), disposed after it."""
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        assert self.url is not None
+        admin = create_engine(self.url, poolclass=NullPool)
+        try:
+            yield admin
+        finally:
+            admin.dispose()
+
+    def _secret(self) -> str:
+        """What the plugin roles' passwords derive from: the operator's whole URL."""
+        assert self.url is not None
+        return self.url.render_as_string(hide_password=False)
+
     def owner_url(self) -> URL:
         """How the plugin's owner role logs in (PostgreSQL; provisioned already)."""
         assert self.url is not None
         assert self.names is not None
         if self.login is not None:
             return self.login
-        secret = self.url.render_as_string(hide_password=False)
         owner = self.names.owner
-        return self.url.set(username=owner, password=self.names.password(owner, secret=secret))
+        return self.url.set(
+            username=owner, password=self.names.password(owner, secret=self._secret())
+        )
 
     def single_connection_engine(self) -> Engine:
         """An engine on one connection, opened now and used for everything after.
@@ -215,9 +219,3 @@ class DatabaseTarget:
         with engine.connect():
             pass  # opens the one connection
         return engine
-
-
-def _null_pool() -> type:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
