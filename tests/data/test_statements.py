@@ -101,6 +101,7 @@ def test_a_string_literal_never_hides_a_second_statement(inside: str) -> None:
     try:
         statement = classify(f"SELECT '{inside}'")
     except StatementRefused as exc:  # only for naming a refused server function, by design
-        assert "that name" in exc.message
+        refusal = exc.message
+        assert "that name" in refusal
         return
     assert statement.kind == "read"
