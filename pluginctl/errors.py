@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "BuildError",
     "CallTimeout",
     "ConfigError",
     "DatabaseError",
@@ -31,7 +32,10 @@ __all__ = [
     "ResolutionError",
     "RuntimeFault",
     "ScaffoldError",
+    "SignatureError",
+    "SigningKeyError",
     "StatementRefused",
+    "TrustStoreError",
     "UserError",
     "WorkerCrashed",
 ]
@@ -148,6 +152,43 @@ class ConfigError(_ProblemsError):
     """A host config (``pluginctl.toml``) or a plugin's settings break their schema."""
 
     subject = "the configuration"
+
+
+class BuildError(UserError):
+    """``pluginctl build`` could not build the plugin, or the wheel it built lacks a file."""
+
+
+class SignatureError(UserError):
+    """A wheel or an installed plugin failed verification: fail closed, naming the cause.
+
+    Attributes:
+        check: The check that failed, e.g. ``archive``, ``signature``, ``files``;
+            ``pluginctl verify`` exits with a distinct code for each.
+        files: For the ``files`` and ``record`` checks, each path that differs and how:
+            ``(path, "modified" | "added" | "removed")``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str,
+        hint: str | None = None,
+        files: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.check = check
+        self.files = tuple(files)
+
+
+class SigningKeyError(UserError):
+    """A signing key is missing, unreadable, wrongly protected or locked by a passphrase."""
+
+
+class TrustStoreError(_ProblemsError):
+    """A trust store (``pluginctl.trust.toml`` or the user's ``trust.toml``) breaks its schema."""
+
+    subject = "the trust store"
 
 
 class ResolutionError(UserError):
