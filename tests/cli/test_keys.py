@@ -257,3 +257,22 @@ def _today() -> str:
     from datetime import date
 
     return date.today().isoformat()
+
+
+def test_at_a_terminal_the_passphrase_is_asked_twice_and_hidden(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, object]] = []
+
+    def prompt(text: str, **options: object) -> str:
+        asked.append({"text": text, **options})
+        return SECRET
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("typer.prompt", prompt)
+    result = cli("keys", "generate", "--no-trust")
+    assert result.exit_code == 0, result.stderr
+    assert asked == [
+        {"text": "Passphrase for the new key", "hide_input": True, "confirmation_prompt": True}
+    ]
+    assert KeyRing.default().load(passphrase=lambda: SECRET).key_id in result.stdout

@@ -358,3 +358,13 @@ def test_resolve_uses_the_default_ring_and_the_prompt(config_home: Path) -> None
     key = KeyRing.default().generate("ada", passphrase=SECRET)
     assert resolve_signing_key(None, prompt=lambda: SECRET).key_id == key.key_id
     assert (config_home / "pluginctl" / "keys" / f"{key.key_id}.pem").is_file()
+
+
+def test_every_public_name_of_the_package_resolves() -> None:
+    import pluginctl.signing
+
+    assert {"KeyRing", "PublicKey", "SigningKey", "resolve_signing_key"} <= set(
+        pluginctl.signing.__all__
+    )
+    for name in pluginctl.signing.__all__:
+        assert getattr(pluginctl.signing, name) is not None
