@@ -228,6 +228,8 @@ class KeyRing:
     ) -> SigningKey:
         """Store a private key made elsewhere, e.g. one exported from another machine.
 
+        It becomes the default key only if there was none.
+
         Args:
             text: The key, as `export_private` or ``pluginctl keys export --private`` wrote it.
             passphrase: What the stored copy is encrypted with; None stores it unencrypted.
@@ -235,13 +237,12 @@ class KeyRing:
             unlock: The passphrase of ``text`` if it is encrypted (default:
                 ``$PLUGINCTL_KEY_PASSPHRASE``).
 
-        It becomes the default key only if there was none.
-
         Raises:
             SigningKeyError: if the text is not a key, cannot be unlocked, or is already here.
         """
         secret = unlock if unlock is not None else os.environ.get(PASSPHRASE_ENV)
-        key = SigningKey.from_text(text, name=_checked_name(name or "imported"), passphrase=secret)
+        private = read_private(text, passphrase=secret, what="the key to import")
+        key = SigningKey._of(private, name=_checked_name(name or "imported"))
         if key.key_id in self._index().keys:
             raise SigningKeyError(
                 f"key {key.short_id} is already in the key ring {self._directory}",
