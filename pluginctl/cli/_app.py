@@ -12,6 +12,7 @@ from pluginctl.cli import (
     create,
     dev,
     doctor,
+    keys,
     list_plugins,
     migrate,
     run,
@@ -80,5 +81,6 @@ app.command("enable")(control.enable)
 app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
 app.add_typer(migrate.app)
+app.add_typer(keys.app)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

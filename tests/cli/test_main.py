@@ -23,11 +23,13 @@ HEAVY = (
     "pluginctl.data",
     "pluginctl.registry",
     "pluginctl.bundle",
+    "pluginctl.signing",
     "pluginctl.dev",
     "pluginctl.scan",
     "pluginctl.validation",
     "pluginctl.scaffold",
     "cryptography",
+    "tomlkit",
     "httpx",
     "starlette",
     "uvicorn",
@@ -138,6 +140,9 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["run", "--help"],
         ["list", "--help"],
         ["info", "--help"],
+        ["keys", "--help"],
+        ["keys", "generate", "--help"],
+        ["keys", "trust", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
