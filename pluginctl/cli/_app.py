@@ -12,13 +12,16 @@ from pluginctl.cli import (
     create,
     dev,
     doctor,
+    install,
     keys,
     list_plugins,
     migrate,
     run,
     run_tests,
+    sign,
     status,
     validate,
+    verify,
 )
 
 __all__ = ["app"]
@@ -82,5 +85,8 @@ app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
 app.add_typer(migrate.app)
 app.add_typer(keys.app)
+app.command("sign")(sign.sign)
+app.command("verify")(verify.verify)
+app.command("install")(install.install)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

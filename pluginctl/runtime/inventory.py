@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import UserError
-from pluginctl.runtime.discovery import discover
+from pluginctl.runtime.admission import discover_for_host
 from pluginctl.runtime.resolution import plan
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class Entry:
 
 def inventory(config: HostConfig, *, sources: Sequence[Path] = ()) -> list[Entry]:
     """Every plugin ``config`` (plus ``sources``) names, with the state it would start in."""
-    report = discover(sources=[*config.plugins, *sources], include_installed=config.installed)
+    report = discover_for_host(config, sources=sources)
     enabled = [p.name for p in report.plugins if config.is_enabled(p.name)]
     start = plan(report.plugins, enabled=enabled, broken=report.broken)
     reasons = {p.plugin: str(p) for p in [*start.problems, *start.blocked]}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from pluginctl.errors import UserError
-from pluginctl.runtime.discovery import DiscoveryProblem, PluginSource, discover
+from pluginctl.runtime.admission import discover_for_host
 from pluginctl.runtime.host import Host, HostOptions
 from pluginctl.runtime.resolution import ResolutionProblem, plan
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
+    from pluginctl.runtime.discovery import DiscoveryProblem, PluginSource
     from pluginctl.runtime.host_config import HostConfig
     from pluginctl.web.gateway import GatewayHost
 
@@ -80,7 +81,7 @@ def plan_host(config: HostConfig, *, sources: Sequence[Path] = ()) -> HostPlan:
         ResolutionError: when plugins were found but none of them can start.
         ProjectError, ManifestError: a source directory is not a valid plugin.
     """
-    report = discover(sources=[*config.plugins, *sources], include_installed=config.installed)
+    report = discover_for_host(config, sources=sources)
     enabled = [p.name for p in report.plugins if config.is_enabled(p.name)]
     start = plan(report.plugins, enabled=enabled, broken=report.broken)
     error = start.error()

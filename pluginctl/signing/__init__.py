@@ -1,12 +1,15 @@
-"""Signing plugins: Ed25519 keys, the stores that say which keys to trust, and rotation.
+"""Signing plugins: Ed25519 keys, trust stores, signed wheels and their verification.
 
 `KeyRing` keeps the user's private keys; `resolve_signing_key` picks the one to sign
 with (``$PLUGINCTL_SIGNING_KEY`` in CI); `TrustStore` reads the user's and the
 project's trust stores and `TrustStore.decide` says whether a key may sign a project.
+`sign_wheel` writes a wheel's detached ``.sig``; `verify_wheel` runs every check on a
+wheel and `verify_installed` on an installed plugin, each returning a `VerifyReport`.
 """
 
 from __future__ import annotations
 
+from pluginctl.signing.installed import verify_installed
 from pluginctl.signing.keys import (
     PASSPHRASE_ENV,
     SIGNING_KEY_ENV,
@@ -19,6 +22,7 @@ from pluginctl.signing.keys import (
     signing_key_from_env,
 )
 from pluginctl.signing.rotation import Rotation, rotate_key
+from pluginctl.signing.sign import SignResult, sign_wheel, signature_path
 from pluginctl.signing.trust import (
     TRUST_FILENAME,
     StoredEntry,
@@ -26,8 +30,10 @@ from pluginctl.signing.trust import (
     TrustEntry,
     TrustStore,
 )
+from pluginctl.signing.verify import CHECKS, SignerReport, VerifyReport, exit_code, verify_wheel
 
 __all__ = [
+    "CHECKS",
     "PASSPHRASE_ENV",
     "SIGNING_KEY_ENV",
     "TRUST_FILENAME",
@@ -35,13 +41,21 @@ __all__ = [
     "KeyRing",
     "PublicKey",
     "Rotation",
+    "SignResult",
+    "SignerReport",
     "SigningKey",
     "StoredEntry",
     "TrustDecision",
     "TrustEntry",
     "TrustStore",
+    "VerifyReport",
+    "exit_code",
     "key_id_of",
     "resolve_signing_key",
     "rotate_key",
+    "sign_wheel",
+    "signature_path",
     "signing_key_from_env",
+    "verify_installed",
+    "verify_wheel",
 ]

@@ -28,6 +28,7 @@ HEAVY = (
     "pluginctl.scan",
     "pluginctl.validation",
     "pluginctl.scaffold",
+    "pluginctl.installation",
     "cryptography",
     "tomlkit",
     "httpx",
@@ -143,6 +144,9 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["keys", "--help"],
         ["keys", "generate", "--help"],
         ["keys", "trust", "--help"],
+        ["sign", "--help"],
+        ["verify", "--help"],
+        ["install", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:

@@ -1,0 +1,126 @@
+"""Installing signed plugin wheels: verify first, then install, then keep the signature.
+
+`install_wheels` refuses to install anything until every wheel verifies (signature,
+trust, hashes, RECORD, policy, plugin). It installs with uv when it is on PATH, else
+with this interpreter's pip, into the running environment, then keeps each wheel's
+envelope in its ``.dist-info`` (`pluginctl.signing.installed.attach_signature`) and
+re-verifies the installed files, so the host can check them at every start.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import distribution
+from typing import TYPE_CHECKING
+
+from pluginctl.errors import SignatureError, UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from pluginctl.manifest import Manifest
+    from pluginctl.signing.trust import TrustStore
+    from pluginctl.signing.verify import VerifyReport
+
+__all__ = ["Candidate", "InstallResult", "install_wheels", "verify_candidates"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A wheel that verified, with what it asks for: its manifest (permissions)."""
+
+    wheel: Path
+    report: VerifyReport
+    manifest: Manifest
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    """One installed plugin: its project, version and where its signature is kept."""
+
+    project: str
+    version: str
+    signature: Path
+
+
+def verify_candidates(wheels: Sequence[Path], *, trust: TrustStore) -> list[Candidate]:
+    """Verify every wheel, failing on the first that does not verify.
+
+    Raises:
+        SignatureError: the first wheel's failed check, naming the wheel.
+    """
+    from pluginctl.signing.archive import read_archive
+    from pluginctl.signing.verify import verify_wheel
+    from pluginctl.signing.wheel import parse_name, read_plugin
+
+    candidates = []
+    for wheel in wheels:
+        report = verify_wheel(wheel, trust=trust)
+        if report.error is not None:
+            raise report.error
+        manifest = read_plugin(read_archive(wheel), parse_name(wheel.name)).manifest
+        candidates.append(Candidate(wheel, report, manifest))
+    return candidates
+
+
+def install_wheels(
+    candidates: Sequence[Candidate],
+    *,
+    trust: TrustStore,
+    reinstall: bool = False,
+    runner: Callable[[list[str]], subprocess.CompletedProcess[str]] | None = None,
+) -> list[InstallResult]:
+    """Install verified ``candidates`` into this environment and keep their signatures.
+
+    Raises:
+        UserError: the installer failed (its output is in the message).
+        SignatureError: an installed plugin does not match its signed wheel.
+    """
+    from pluginctl.signing.installed import attach_signature, verify_installed
+    from pluginctl.signing.sign import signature_path
+
+    command = _installer() + (["--reinstall"] if reinstall and _uses_uv() else [])
+    command += ["--force-reinstall"] if reinstall and not _uses_uv() else []
+    done = (runner or _run)([*command, *(str(c.wheel) for c in candidates)])
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise UserError(
+            f"the installer failed ({' '.join(command[:3])}):\n{tail}",
+            hint="fix what it reports (often a dependency it cannot find), then run again",
+        )
+    results = []
+    for candidate in candidates:
+        project, version = candidate.report.project or "", candidate.report.version or ""
+        dist = distribution(project)
+        kept = attach_signature(dist, signature_path(candidate.wheel).read_bytes())
+        check = verify_installed(dist, trust=trust)
+        if check.error is not None:
+            raise SignatureError(
+                f"{project} {version} was installed but does not match its signed wheel:"
+                f" {check.error.message}",
+                check=check.error.check,
+                hint="another installer may have changed it meanwhile; run pluginctl install"
+                " --reinstall",
+                files=check.error.files,
+            )
+        results.append(InstallResult(project, version, kept))
+    return results
+
+
+def _uses_uv() -> bool:
+    return shutil.which("uv") is not None
+
+
+def _installer() -> list[str]:
+    uv = shutil.which("uv")
+    if uv is not None:
+        return [uv, "pip", "install", "--quiet", "--python", sys.executable]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--no-input"]
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
