@@ -73,6 +73,8 @@ def show_plan(plan: HostPlan, *, bind_host: str) -> None:
             f"[yellow]skipped[/] {escape(problem.name)} ({escape(problem.location)}): "
             f"{escape(str(problem.error))}"
         )
+        if problem.error.hint:
+            err.print(f"  [bold cyan]hint:[/] {escape(problem.error.hint)}")
     for source in plan.disabled:
         err.print(f"[dim]disabled[/] {escape(source.name)}")
     for unresolved in plan.unresolved:

@@ -9,7 +9,8 @@ then checks, with the same trust rules as for a wheel:
 - every signed file is installed with the signed sha256 and size (RECORD is left
   out: installers rewrite it);
 - no file was added: none in RECORD beyond what installers write (``INSTALLER``,
-  ``REQUESTED``, ``direct_url.json``, bytecode, console scripts), and none on disk
+  ``REQUESTED``, ``direct_url.json``, uv's ``uv_cache.json``, bytecode, console
+  scripts), and none on disk
   in the plugin's package directories beyond bytecode caches;
 - the signed files pass the wheel policy (no ``.pth``, nothing outside site-packages).
 
@@ -50,8 +51,9 @@ __all__ = ["SIGNATURE_FILE", "attach_signature", "find_distribution", "verify_in
 
 #: The envelope's name inside an installed plugin's ``.dist-info`` directory.
 SIGNATURE_FILE = "pluginctl.sig"
+#: What installers add to ``.dist-info``: pip's and uv's own files, PEP 610's and ours.
 _INSTALLER_FILES = frozenset(
-    {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD", SIGNATURE_FILE}
+    {"INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json", "RECORD", SIGNATURE_FILE}
 )
 
 
