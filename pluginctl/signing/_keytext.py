@@ -1,4 +1,6 @@
-"""Private and public keys as text: PKCS8 PEM (maybe encrypted) and ``ed25519:<base64>``."""
+"""Keys as text: PKCS8 PEM (maybe encrypted), ``ed25519:<base64>`` for public keys and
+``ed25519-private:<base64>`` for raw private ones, so one is never taken for the other.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +12,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pluginctl.errors import SigningKeyError
 
-__all__ = ["PASSPHRASE_ENV", "TEXT_PREFIX", "b64_key", "needs_passphrase", "read_private"]
+__all__ = [
+    "PASSPHRASE_ENV",
+    "PRIVATE_PREFIX",
+    "TEXT_PREFIX",
+    "b64_key",
+    "needs_passphrase",
+    "read_private",
+]
 
 #: The environment variable that holds the passphrase of an encrypted private key.
 PASSPHRASE_ENV = "PLUGINCTL_KEY_PASSPHRASE"  # noqa: S105  # a variable's name, not a secret
 TEXT_PREFIX = "ed25519:"
+PRIVATE_PREFIX = "ed25519-private:"
 _RAW_SIZE = 32
 _ENCRYPTED_PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
@@ -22,12 +32,15 @@ _ENCRYPTED_PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 def b64_key(text: str, *, what: str) -> bytes:
     """The 32 raw bytes after ``ed25519:``; a `SigningKeyError` that never quotes ``text``."""
     try:
-        raw = base64.b64decode(text.removeprefix(TEXT_PREFIX), validate=True)
+        raw = base64.b64decode(
+            text.removeprefix(PRIVATE_PREFIX).removeprefix(TEXT_PREFIX), validate=True
+        )
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != _RAW_SIZE:
         raise SigningKeyError(
-            f"not an Ed25519 {what}: ed25519: must be followed by the base64 of {_RAW_SIZE} bytes",
+            f"not an Ed25519 {what}: the prefix must be followed by the base64 of"
+            f" {_RAW_SIZE} bytes",
             hint="copy the whole key again",
         )
     return raw
@@ -37,7 +50,7 @@ def needs_passphrase(text: str) -> bool:
     """Whether a private key's text is encrypted (an ``ENCRYPTED PRIVATE KEY`` PEM block).
 
     Example:
-        >>> needs_passphrase("ed25519:" + "A" * 43 + "=")
+        >>> needs_passphrase("ed25519-private:" + "A" * 43 + "=")
         False
     """
     return _ENCRYPTED_PEM in text
@@ -46,11 +59,17 @@ def needs_passphrase(text: str) -> bool:
 def read_private(text: str, *, passphrase: str | None, what: str) -> Ed25519PrivateKey:
     """The private key in ``text``; errors name it as ``what`` and never quote it."""
     text = text.strip()
-    if text.startswith(TEXT_PREFIX):
+    if text.startswith(PRIVATE_PREFIX):
         return Ed25519PrivateKey.from_private_bytes(b64_key(text, what="private key"))
+    if text.startswith(TEXT_PREFIX) or "PUBLIC KEY-----" in text:
+        raise SigningKeyError(
+            f"{what} is a public key, not a private one",
+            hint="give the text that `pluginctl keys export --private` prints",
+        )
     if not text.startswith("-----BEGIN") or "PRIVATE KEY-----" not in text:
         raise SigningKeyError(
-            f"{what} is not a private key: expected a PEM PRIVATE KEY block or ed25519:<base64>",
+            f"{what} is not a private key: expected a PEM PRIVATE KEY block or"
+            " ed25519-private:<base64>",
             hint="give the text that `pluginctl keys export --private` prints",
         )
     encrypted = needs_passphrase(text)

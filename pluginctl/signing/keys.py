@@ -8,7 +8,7 @@ unless made with ``--no-passphrase``; ``keys.json`` beside them holds each key's
 creation time and status, and which key is the default.
 
 In CI, ``PLUGINCTL_SIGNING_KEY`` may hold a whole private key instead (PEM, or
-``ed25519:`` and the base64 of the 32 raw private bytes), and
+``ed25519-private:`` and the base64 of the 32 raw private bytes), and
 ``PLUGINCTL_KEY_PASSPHRASE`` the passphrase of an encrypted one.
 """
 
@@ -87,7 +87,9 @@ class SigningKey:
 
     @classmethod
     def from_text(cls, text: str, *, name: str, passphrase: str | None = None) -> SigningKey:
-        """Read a private key: PKCS8 PEM (encrypted with ``passphrase``) or ``ed25519:<base64>``.
+        """Read a private key: PKCS8 PEM (encrypted with ``passphrase``) or raw.
+
+        The raw form is ``ed25519-private:`` and the base64 of the 32 private bytes.
 
         Raises:
             SigningKeyError: for any other text, a missing or wrong passphrase, or a
@@ -394,7 +396,7 @@ def signing_key_from_env(environ: Mapping[str, str] = os.environ) -> SigningKey 
             the message never quotes the variable's value.
 
     Example:
-        >>> env = {"PLUGINCTL_SIGNING_KEY": "ed25519:" + "A" * 43 + "="}
+        >>> env = {"PLUGINCTL_SIGNING_KEY": "ed25519-private:" + "A" * 43 + "="}
         >>> signing_key_from_env(env).name
         'PLUGINCTL_SIGNING_KEY'
         >>> signing_key_from_env({}) is None

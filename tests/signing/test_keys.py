@@ -83,8 +83,8 @@ def test_a_public_key_reads_back_from_its_text_and_from_pem() -> None:
     ("text", "message"),
     [
         ("hello", "not a public key"),
-        ("ed25519:AAAA", "base64 of 32 bytes"),
-        ("ed25519:not base64!", "base64 of 32 bytes"),
+        ("ed25519:AAAA", "the base64 of 32 bytes"),
+        ("ed25519:not base64!", "the base64 of 32 bytes"),
         ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "damaged"),
     ],
 )
@@ -291,12 +291,20 @@ def test_the_default_ring_is_under_xdg_config_home(config_home: Path) -> None:
 
 def test_the_environment_may_hold_a_raw_key() -> None:
     private = Ed25519PrivateKey.generate()
-    text = "ed25519:" + base64.b64encode(_raw_private(private)).decode()
+    text = "ed25519-private:" + base64.b64encode(_raw_private(private)).decode()
     key = signing_key_from_env({"PLUGINCTL_SIGNING_KEY": text})
     assert key is not None
     assert key.public.raw == private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
+
+
+def test_a_public_key_in_the_environment_is_never_taken_for_a_private_one() -> None:
+    public = SigningKey.generate("x").public
+    with pytest.raises(SigningKeyError) as caught:
+        signing_key_from_env({"PLUGINCTL_SIGNING_KEY": public.to_text()})
+    assert "is a public key, not a private one" in caught.value.message
+    assert public.to_text() not in caught.value.message
 
 
 def test_the_environment_may_hold_an_encrypted_pem_key_and_its_passphrase() -> None:
@@ -314,7 +322,7 @@ def test_the_environment_may_hold_an_encrypted_pem_key_and_its_passphrase() -> N
     ("env", "message"),
     [
         ({"PLUGINCTL_SIGNING_KEY": "sekrit-not-a-key"}, "is not a private key"),
-        ({"PLUGINCTL_SIGNING_KEY": "ed25519:c2Vrcml0"}, "base64 of 32 bytes"),
+        ({"PLUGINCTL_SIGNING_KEY": "ed25519-private:c2Vrcml0"}, "base64 of 32 bytes"),
         ({"PLUGINCTL_SIGNING_KEY": "ENCRYPTED"}, "is not a private key"),
     ],
 )
