@@ -1,5 +1,7 @@
-"""Keys as text: PKCS8 PEM (maybe encrypted), ``ed25519:<base64>`` for public keys and
-``ed25519-private:<base64>`` for raw private ones, so one is never taken for the other.
+"""Keys as text: PKCS8 PEM (maybe encrypted), and two one-line forms.
+
+``ed25519:<base64>`` is a public key and ``ed25519-private:<base64>`` a raw private
+one, so one is never taken for the other.
 """
 
 from __future__ import annotations
