@@ -169,8 +169,14 @@ def build_plugin(
         inspection = pool.submit(_inspect, project)
         built = _build_distributions(project, Path(scratch), inspection, isolation, emit)
         emit(BuildEvent("registrations", False, f"checking what {project.name} registers"))
-        warnings += _check_registrations(project, inspection.result())
-        emit(BuildEvent("registrations", True, "registrations match plugin.toml"))
+        registration_warnings = _check_registrations(project, inspection.result())
+        warnings += registration_warnings
+        done = (
+            f"registrations: {len(registration_warnings)} warning(s)"
+            if registration_warnings
+            else "registrations match plugin.toml"
+        )
+        emit(BuildEvent("registrations", True, done))
         emit(BuildEvent("check", False, f"checking the files in {built.wheel.name}"))
         checked = _check(project, manifest, built)
         emit(BuildEvent("check", True, f"{built.wheel.name} holds every plugin file"))

@@ -106,6 +106,7 @@ def test_a_warning_is_shown_and_the_build_still_succeeds(cli: CliRunner, hello: 
     plugin.write_text(plugin.read_text() + "\nimport not_installed_here_at_all\n")
     result = cli("build", hello, "--no-isolation")
     assert result.exit_code == 0, result.stderr
+    assert "✓ registrations: 1 warning(s)\n" in result.stderr
     assert "warning: " in result.stderr
     assert "'not_installed_here_at_all', which is not installed here" in result.stderr
 
