@@ -71,13 +71,12 @@ def _sign(wheel: Path, key: str | None) -> Path:
     from pluginctl.signing import sign_wheel  # type: ignore[import-not-found,import-untyped,unused-ignore]
     from pluginctl.signing.keys import resolve_signing_key  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-    signing_key = resolve_signing_key(key, prompt=_ask_passphrase)
-    return Path(sign_wheel(wheel, signing_key))
+    signed = sign_wheel(wheel, resolve_signing_key(key, prompt=_ask_passphrase))
+    return Path(signed.signature)
 
 
-def _ask_passphrase(question: str) -> str:
-    answer: str = typer.prompt(question, hide_input=True, err=True)
-    return answer
+def _ask_passphrase() -> str:
+    return str(typer.prompt("Passphrase for the signing key", hide_input=True, err=True))
 
 
 def _show(result: BuildResult, signature: Path | None) -> None:

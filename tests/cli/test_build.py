@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.conftest import CliRunner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +137,11 @@ def test_not_a_project_exits_1(cli: CliRunner, tmp_path: Path) -> None:
 # -- --sign: the signing library is written beside this command --------------------------
 
 
+@dataclass(frozen=True)
+class FakeSignResult:
+    signature: Path
+
+
 class FakeSigning:
     """Stands in for pluginctl.signing: records what the command asked for."""
 
@@ -141,16 +149,19 @@ class FakeSigning:
         self.keys: list[str | None] = []
         self.signed: list[Path] = []
 
-    def resolve_signing_key(self, key: str | None, **options: object) -> str:
+    def resolve_signing_key(
+        self, key: str | None, *, prompt: Callable[[], str] | None = None
+    ) -> str:
+        assert prompt is not None  # a locked key can ask for its passphrase
         self.keys.append(key)
         return f"key:{key}"
 
-    def sign_wheel(self, wheel: Path, key: object) -> Path:
+    def sign_wheel(self, wheel: Path, key: object) -> FakeSignResult:
         assert key == f"key:{self.keys[-1]}"
         self.signed.append(wheel)
         signature = wheel.with_name(wheel.name + ".sig")
         signature.write_text("{}")
-        return signature
+        return FakeSignResult(signature)
 
 
 @pytest.fixture
