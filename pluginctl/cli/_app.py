@@ -8,6 +8,7 @@ import typer
 
 from pluginctl._version import __version__
 from pluginctl.cli import (
+    build,
     control,
     create,
     dev,
@@ -75,6 +76,7 @@ def _root(
 
 app.command("create")(create.create)
 app.command("validate")(validate.validate)
+app.command("build")(build.build)
 app.command("dev")(dev.dev)
 app.command("run")(run.run)
 app.command("list")(list_plugins.list_plugins)

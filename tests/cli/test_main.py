@@ -27,6 +27,11 @@ HEAVY = (
     "pluginctl.dev",
     "pluginctl.scan",
     "pluginctl.validation",
+    "pluginctl.builder",
+    "pluginctl.pep517",
+    "pluginctl.wheel_contents",
+    "build",
+    "pyproject_hooks",
     "pluginctl.scaffold",
     "pluginctl.installation",
     "cryptography",
@@ -56,7 +61,7 @@ def test_version(cli: CliRunner, args: list[str]) -> None:
 def test_help_lists_the_commands(cli: CliRunner) -> None:
     result = cli("--help")
     assert result.exit_code == 0
-    for command in ("create", "validate"):
+    for command in ("create", "validate", "build"):
         assert command in result.stdout
     assert "--install-completion" in result.stdout
 
@@ -137,6 +142,7 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["--help"],
         ["create", "--help"],
         ["validate", "--help"],
+        ["build", "--help"],
         ["test", "--help"],
         ["run", "--help"],
         ["list", "--help"],
