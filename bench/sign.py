@@ -1,4 +1,4 @@
-"""Signing and verifying plugin wheels, against ``sha256sum`` of the same file.
+"""Building, signing and verifying plugin wheels, against python -m build and sha256sum.
 
 A wheel of 50 MB in 200 incompressible members is signed and verified in process
 (`pluginctl.signing.sign_wheel`, `pluginctl.signing.verify_wheel`, every check), and
@@ -11,6 +11,9 @@ Metrics:
     verify_50mb_ms: verify it, every check; against the same anchor; goal <= 3.
     verify_small_ms: verify the ``hello`` example's wheel (built with ``python -m build
         --no-isolation``); no anchor; goal <= 5 ms.
+    build_ms: ``pluginctl build --no-isolation`` on a copy of examples/hello against
+        ``python -m build --no-isolation`` on the same copy; goal <= 1.1
+        (see `bench._build`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench._build import FULL, QUICK, measure_build_ms
 from bench._errors import BenchError
 from bench._wheels import big_wheel, hello_wheel
 from bench._workers import Spec
@@ -65,11 +69,13 @@ def run(*, quick: bool) -> list[Metric]:
         signing = _rotate(lambda: sign_wheel(wheel, key), sha256sum, runs)
         verifying = _rotate(verify, sha256sum, runs)
         extra = {"wheel_mb": round(wheel.stat().st_size / 1e6, 1), "members": 200}
-        return [
+        signed = [
             SIGN.compare(*signing, extra=extra),
             VERIFY.compare(*verifying, extra=extra),
             _small(root, key, trust, runs * 10),
         ]
+    build_runs, build_warmups = QUICK if quick else FULL
+    return [*signed, measure_build_ms(runs=build_runs, warmups=build_warmups)]
 
 
 def _small(root: Path, key: SigningKey, trust: TrustStore, runs: int) -> Metric:

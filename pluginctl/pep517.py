@@ -136,7 +136,11 @@ class Backend:
         with self._errors(f"build the {distribution}"):
             builder = self._builder(source)
             self._prepare(builder, distribution)
-            built = Path(builder.build(distribution, out_dir))
+            try:
+                built = Path(builder.build(distribution, out_dir))
+            except Exception:
+                self._diagnose(builder, distribution)
+                raise
         self._emit(BuildEvent(distribution, True, f"built {built.name}"))
         return built
 
@@ -148,12 +152,31 @@ class Backend:
         return ProjectBuilder.from_isolated_env(self._env, source, runner=self._runner)
 
     def _prepare(self, builder: ProjectBuilder, distribution: Distribution) -> None:
-        """Install (isolated) or check (not) what the backend needs for ``distribution``."""
+        """Install (isolated) or check (not) what the backend needs for ``distribution``.
+
+        Without isolation only ``[build-system] requires`` is checked up front: asking
+        the backend what else it needs costs a process per distribution, so that is
+        asked only when the build fails (`_diagnose`), to name what is missing.
+        """
         if self._env is not None:
             self._install(self._env, builder.get_requires_for_build(distribution))
             return
         _check_installed(builder.build_system_requires)
-        _check_installed(builder.get_requires_for_build(distribution))
+
+    def _diagnose(self, builder: ProjectBuilder, distribution: Distribution) -> None:
+        """After a failed build here: raise a `BuildError` if a dynamic requirement is missing."""
+        from build import BuildException
+
+        if self._env is not None:
+            return
+        failed_output = self._runner.output
+        try:
+            wanted = builder.get_requires_for_build(distribution)
+        except BuildException:
+            return  # the build's own failure says more
+        finally:
+            self._runner.output = failed_output  # the failure's output, not this question's
+        _check_installed(wanted)
 
     def _install(self, env: DefaultIsolatedEnv, requirements: Collection[str]) -> None:
         try:

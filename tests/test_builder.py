@@ -331,6 +331,30 @@ def test_a_failing_backend_is_named_with_its_last_output(hello: Path) -> None:
     assert "-vv" in raised.value.hint
 
 
+DYNAMIC_BACKEND = """
+def get_requires_for_build_sdist(config_settings=None):
+    return ["surely-not-a-plugin-helper>=2"]
+
+def build_sdist(sdist_directory, config_settings=None):
+    import surely_not_a_plugin_helper  # what it asked for, and is not here
+"""
+
+
+def test_a_dynamic_build_requirement_missing_here_is_named_when_the_build_fails(
+    hello: Path,
+) -> None:
+    """Without isolation the backend is asked what else it needs only once it failed."""
+    edited(
+        hello,
+        "pyproject.toml",
+        'requires = ["hatchling>=1.25"]\nbuild-backend = "hatchling.build"',
+        'requires = []\nbuild-backend = "dynamic_backend"\nbackend-path = ["."]',
+    )
+    (hello / "dynamic_backend.py").write_text(DYNAMIC_BACKEND, encoding="utf-8")
+    with pytest.raises(BuildError, match="needs surely-not-a-plugin-helper>=2, not installed"):
+        build_plugin(hello, isolation=False)
+
+
 def test_a_backend_that_is_not_installed_here_is_a_clear_error(hello: Path) -> None:
     edited(hello, "pyproject.toml", '"hatchling>=1.25"', '"surely-not-a-backend>=1"')
     with pytest.raises(BuildError, match="needs surely-not-a-backend>=1, not installed") as raised:

@@ -67,16 +67,10 @@ def build(
 
 def _sign(wheel: Path, key: str | None) -> Path:
     """Sign ``wheel`` as ``pluginctl sign`` does; return the signature's path."""
-    # pluginctl.signing is written beside this command; the ignores go once it is merged
-    from pluginctl.signing import sign_wheel  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    from pluginctl.signing.keys import resolve_signing_key  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from pluginctl.cli.sign import signing_key
+    from pluginctl.signing import sign_wheel
 
-    signed = sign_wheel(wheel, resolve_signing_key(key, prompt=_ask_passphrase))
-    return Path(signed.signature)
-
-
-def _ask_passphrase() -> str:
-    return str(typer.prompt("Passphrase for the signing key", hide_input=True, err=True))
+    return sign_wheel(wheel, signing_key(key)).signature
 
 
 def _show(result: BuildResult, signature: Path | None) -> None:

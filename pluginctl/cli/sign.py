@@ -55,7 +55,7 @@ def signing_key(key: str | None) -> SigningKey:
     from pluginctl.signing.keys import resolve_signing_key
 
     def ask() -> str:
-        return str(typer.prompt("Passphrase for the signing key", hide_input=True))
+        return str(typer.prompt("Passphrase for the signing key", hide_input=True, err=True))
 
     return resolve_signing_key(key, prompt=ask)
 

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.conftest import CliRunner
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "plugins"
-
-
-def _signing_available() -> bool:
-    try:
-        return callable(getattr(importlib.import_module("pluginctl.signing"), "sign_wheel", None))
-    except ImportError:
-        return False
-
-
-NEEDS_SIGNING = pytest.mark.skipif(
-    not _signing_available(), reason="pluginctl.signing.sign_wheel is not there yet"
-)
 
 
 @pytest.fixture
@@ -137,68 +121,50 @@ def test_not_a_project_exits_1(cli: CliRunner, tmp_path: Path) -> None:
 # -- --sign: the signing library is written beside this command --------------------------
 
 
-@dataclass(frozen=True)
-class FakeSignResult:
-    signature: Path
-
-
-class FakeSigning:
-    """Stands in for pluginctl.signing: records what the command asked for."""
-
-    def __init__(self) -> None:
-        self.keys: list[str | None] = []
-        self.signed: list[Path] = []
-
-    def resolve_signing_key(
-        self, key: str | None, *, prompt: Callable[[], str] | None = None
-    ) -> str:
-        assert prompt is not None  # a locked key can ask for its passphrase
-        self.keys.append(key)
-        return f"key:{key}"
-
-    def sign_wheel(self, wheel: Path, key: object) -> FakeSignResult:
-        assert key == f"key:{self.keys[-1]}"
-        self.signed.append(wheel)
-        signature = wheel.with_name(wheel.name + ".sig")
-        signature.write_text("{}")
-        return FakeSignResult(signature)
-
-
 @pytest.fixture
-def signing(monkeypatch: pytest.MonkeyPatch) -> FakeSigning:
-    fake = FakeSigning()
-    monkeypatch.setattr("pluginctl.signing.sign_wheel", fake.sign_wheel)
-    monkeypatch.setattr("pluginctl.signing.keys.resolve_signing_key", fake.resolve_signing_key)
-    return fake
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("PLUGINCTL_SIGNING_KEY", raising=False)
+    return home
 
 
-@NEEDS_SIGNING
-def test_sign_signs_the_checked_wheel_with_the_key_given(
-    cli: CliRunner, hello: Path, signing: FakeSigning
+def test_keys_generate_then_build_sign_then_verify_succeeds(
+    cli: CliRunner, hello: Path, config_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = cli("build", hello, "--no-isolation", "--sign", "--key", "release", "--json")
+    """The issue's fresh-machine path, every part real: key ring, build, signature, verify."""
+    monkeypatch.chdir(hello)
+    generated = cli("keys", "generate", "--name", "Ada", "--no-passphrase")
+    assert generated.exit_code == 0, generated.stderr
+    result = cli("build", "--no-isolation", "--sign")
+    assert result.exit_code == 0, result.stderr
+    assert "  dist/hello-0.1.0-py3-none-any.whl.sig  (signature)" in result.stdout
+    verified = cli("verify", "dist/hello-0.1.0-py3-none-any.whl")
+    assert verified.exit_code == 0, verified.stderr
+    assert "dist/hello-0.1.0-py3-none-any.whl: verified, signed by Ada" in verified.stdout
+
+
+def test_build_sign_json_names_the_signature_made_with_the_key_given(
+    cli: CliRunner, hello: Path, config_home: Path
+) -> None:
+    cli("keys", "generate", "--name", "old", "--no-passphrase")
+    listed = cli("keys", "list", "--json").json()
+    assert isinstance(listed, dict)
+    old_id = listed["keys"][0]["key_id"]
+    cli("keys", "generate", "--name", "new", "--no-passphrase")  # the new default
+    result = cli("build", hello, "--no-isolation", "--sign", "--key", old_id[:12], "--json")
     assert result.exit_code == 0, result.stderr
     wheel = hello / "dist" / "hello-0.1.0-py3-none-any.whl"
-    assert signing.signed == [wheel]
-    assert signing.keys == ["release"]
     data = result.json()
     assert isinstance(data, dict)
     assert data["signature"] == str(wheel) + ".sig"
+    verified = cli("verify", wheel, "--json").json()
+    assert isinstance(verified, list)
+    assert [s["name"] for s in verified[0]["signers"]] == ["old"]
 
 
-@NEEDS_SIGNING
-def test_sign_without_key_uses_the_default_and_lists_the_signature(
-    cli: CliRunner, hello: Path, signing: FakeSigning, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(hello)
-    result = cli("build", "--no-isolation", "--sign")
-    assert result.exit_code == 0, result.stderr
-    assert signing.keys == [None]
-    assert "  dist/hello-0.1.0-py3-none-any.whl.sig  (signature)" in result.stdout
-
-
-@NEEDS_SIGNING
-def test_a_failed_build_signs_nothing(cli: CliRunner, tmp_path: Path, signing: FakeSigning) -> None:
+def test_a_failed_build_signs_nothing(cli: CliRunner, tmp_path: Path, config_home: Path) -> None:
+    cli("keys", "generate", "--name", "Ada", "--no-passphrase")
     result = cli("build", FIXTURES / "static-left-out", "--no-isolation", "--sign", "-o", tmp_path)
     assert result.exit_code == 1
-    assert signing.signed == []
+    assert not list(tmp_path.glob("*.sig"))

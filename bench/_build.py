@@ -1,6 +1,6 @@
 """pluginctl build against python -m build, both on the same copy of examples/hello.
 
-Metrics:
+Measured in the ``sign`` suite:
     build_ms: ``python -m pluginctl build --no-isolation`` on a copy of examples/hello:
         validation, the sdist, the wheel from the sdist, the import of the plugin in a
         child process and the wheel's checks; against ``python -m build --no-isolation``
@@ -20,22 +20,16 @@ from bench._errors import BenchError
 from bench._harness import SCRATCH, Command, compare
 from bench._metric import Metric
 
-__all__ = ["measure_build_ms", "run"]
+__all__ = ["FULL", "QUICK", "measure_build_ms"]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"
 SUBJECT = "pluginctl build --no-isolation examples/hello"
 ANCHOR = "python -m build --no-isolation examples/hello"
 GOAL = "<= 1.1"
 
-_QUICK_RUNS, _QUICK_WARMUPS = 3, 1
-_FULL_RUNS, _FULL_WARMUPS = 15, 2
-
-
-def run(*, quick: bool) -> list[Metric]:
-    """Measure ``build_ms``; ``quick`` runs the pair only a few times."""
-    if quick:
-        return [measure_build_ms(runs=_QUICK_RUNS, warmups=_QUICK_WARMUPS)]
-    return [measure_build_ms(runs=_FULL_RUNS, warmups=_FULL_WARMUPS)]
+#: (runs, warm-ups) in quick and in full mode.
+QUICK = (3, 1)
+FULL = (15, 2)
 
 
 def measure_build_ms(*, runs: int, warmups: int) -> Metric:
