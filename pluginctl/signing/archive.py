@@ -36,6 +36,7 @@ import stat
 import struct
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, BinaryIO
 
@@ -395,7 +396,7 @@ def _hash_member(
                 size += len(chunk)
                 if keep:
                     chunks.append(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
         raise _refuse(path, f"member {info.filename!r} cannot be read: {exc}") from None
     if size != info.file_size:
         raise _refuse(

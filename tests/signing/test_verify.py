@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pluginctl.errors import SignatureError
 from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES
@@ -310,3 +312,49 @@ def test_input_that_is_not_a_wheel_file_fails_first(tmp_path: Path, trust: Trust
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     assert "not a wheel file name" in failed(verify_wheel(text, trust=trust), "input").message
+
+
+def test_flipping_one_byte_of_any_member_fails_naming_that_member(
+    signed: Path, trust: TrustStore
+) -> None:
+    """The issue's own check: every member, one byte of its stored data flipped."""
+    original = signed.read_bytes()
+    with zipfile.ZipFile(signed) as archive:
+        infos = [info for info in archive.infolist() if info.compress_size]
+    assert len(infos) >= 6
+    for info in infos:
+        local_name_end = info.header_offset + 30 + len(info.orig_filename.encode())
+        extra = int.from_bytes(
+            original[info.header_offset + 28 : info.header_offset + 30], "little"
+        )
+        data_at = local_name_end + extra
+        flipped = bytearray(original)
+        flipped[data_at + info.compress_size // 2] ^= 0x01
+        signed.write_bytes(bytes(flipped))
+        report = verify_wheel(signed, trust=trust)
+        assert report.error is not None, info.filename
+        assert info.filename in report.error.message, report.error.message
+        assert report.error.check in {"archive", "files"}
+    signed.write_bytes(original)
+    assert verify_wheel(signed, trust=trust).ok
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_byte_flipped_anywhere_fails_closed_and_never_crashes(
+    signed: Path, trust: TrustStore, data: st.DataObject
+) -> None:
+    """Headers, directory, data or end record: a changed byte is refused, never a crash."""
+    original = signed.read_bytes()
+    try:
+        at = data.draw(st.integers(0, len(original) - 1), label="offset")
+        mask = data.draw(st.integers(1, 255), label="mask")
+        flipped = bytearray(original)
+        flipped[at] ^= mask
+        signed.write_bytes(bytes(flipped))
+        report = verify_wheel(signed, trust=trust)  # raises nothing for a bad wheel
+        assert report.error is not None
+    finally:
+        signed.write_bytes(original)
