@@ -136,7 +136,7 @@ def export(
     ] = None,
 ) -> None:
     """Print a key's public half, for others to trust (or, with --private, the private key)."""
-    from pluginctl.signing._files import write_atomic
+    from pluginctl.atomic_file import write_atomically
     from pluginctl.signing.keys import KeyRing
 
     ring = KeyRing.default()
@@ -149,7 +149,7 @@ def export(
     if output is None:
         sys.stdout.write(text)
         return
-    write_atomic(output, text.encode("ascii"), mode=0o600 if private else 0o644)
+    write_atomically(output, text.encode("ascii"), mode=0o600 if private else 0o644)
     what = "private key" if private else "public key"
     _out(f"wrote the {what} of key {ring.info(key).short_id} to {_escape(str(output))}")
 

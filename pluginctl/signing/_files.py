@@ -1,41 +1,20 @@
-"""Files that hold keys and trust: written whole or not at all, private ones kept private."""
+"""Files that hold private keys: in a 0700 directory, 0600, owned by the signer.
+
+They are written with `pluginctl.atomic_file.write_atomically`: whole or not at all.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pluginctl.errors import SigningKeyError
 
-__all__ = ["check_private_file", "ensure_private_dir", "write_atomic"]
+if TYPE_CHECKING:
+    from pathlib import Path
 
-
-def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one.
-
-    The file is created with ``mode`` from the start (never briefly wider), in the
-    same directory, flushed to disk, then renamed over ``path``.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
-        >>> write_atomic(target, b"hello", mode=0o600)
-        >>> target.read_bytes(), oct(target.stat().st_mode & 0o777)
-        (b'hello', '0o600')
-    """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+__all__ = ["check_private_file", "ensure_private_dir"]
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from pluginctl.atomic_file import write_atomically
 from pluginctl.errors import SigningKeyError
-from pluginctl.signing._files import ensure_private_dir, write_atomic
+from pluginctl.signing._files import ensure_private_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,4 +62,4 @@ def write_index(directory: Path, index: KeyIndex) -> None:
     """Write the index whole, mode 0600, in the ring's 0700 directory."""
     ensure_private_dir(directory)
     data = msgspec.json.format(msgspec.json.encode(index))
-    write_atomic(directory / INDEX_NAME, data, mode=0o600)
+    write_atomically(directory / INDEX_NAME, data, mode=0o600)

@@ -23,8 +23,9 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pluginctl.atomic_file import write_atomically
 from pluginctl.errors import SigningKeyError
-from pluginctl.signing._files import check_private_file, ensure_private_dir, write_atomic
+from pluginctl.signing._files import check_private_file, ensure_private_dir
 from pluginctl.signing._keyring_index import KeyIndex, KeyRecord, read_index, write_index
 from pluginctl.signing._keytext import PASSPHRASE_ENV, needs_passphrase, read_private
 from pluginctl.signing.public import PublicKey, key_id_of
@@ -363,7 +364,7 @@ class KeyRing:
                 hint="type a passphrase, or pass --no-passphrase for an unencrypted key",
             )
         ensure_private_dir(self._directory)
-        write_atomic(self._directory / f"{key.key_id}.pem", key._pem(passphrase), mode=0o600)
+        write_atomically(self._directory / f"{key.key_id}.pem", key._pem(passphrase), mode=0o600)
         index = self._index()
         index.keys[key.key_id] = KeyRecord(
             name=key.name,

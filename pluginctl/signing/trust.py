@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from packaging.utils import canonicalize_name
 
+from pluginctl.atomic_file import write_atomically
 from pluginctl.errors import Problem, SigningKeyError, TrustStoreError
 from pluginctl.manifest_rules import conversion_problem, find_unknown_keys
-from pluginctl.signing._files import write_atomic
 from pluginctl.signing.keys import PublicKey, match_key_id, user_config_path
 
 if TYPE_CHECKING:
@@ -482,7 +482,7 @@ class TrustStore:
         entries = parse_trust_text(text, source=str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        write_atomic(path, text.encode("utf-8"), mode=mode)
+        write_atomically(path, text.encode("utf-8"), mode=mode)
         self._entries[store] = entries
         return entries
 
