@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 from typing import TYPE_CHECKING
 
 import httpx
 import psutil
 
-from tests.runtime.host_harness import EXAMPLES, FIXTURES, start_host
+from tests.runtime.host_harness import EXAMPLES, FIXTURES, interrupt, start_host
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,12 +32,8 @@ def test_run_serves_the_examples_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> 
         greeting = httpx.get(f"{url}/plugins/greeter/hello/ada", timeout=10).json()
         assert greeting["greeting"] == "Hello, ada!"
         assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
-        host.send_signal(signal.SIGINT)
-        _out, err = host.communicate(timeout=20)
     finally:
-        if host.poll() is None:
-            host.kill()
-            host.communicate()
+        err = interrupt(host)
     assert host.returncode == 0
     assert "stopped" in err
     assert "Traceback" not in err
@@ -129,12 +124,8 @@ def test_run_starts_what_it_can_and_says_why_not_for_the_rest(tmp_path: Path) ->
     try:
         assert httpx.get(f"{url}/plugins/hello/hello/x", timeout=10).status_code == 200
         assert httpx.get(f"{url}/plugins/greeter/hello/x", timeout=10).status_code == 404
-        host.send_signal(signal.SIGINT)
-        _, err = host.communicate(timeout=20)
     finally:
-        if host.poll() is None:
-            host.kill()
-            host.communicate()
+        err = interrupt(host)
     assert "error: plugin 'greeter' depends on 'cache'" in err
     assert "hint:" in err
 

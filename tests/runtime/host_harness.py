@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -52,23 +53,34 @@ async def running_host(
         await host.stop()
 
 
-def start_host(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """``pluginctl run`` in a child process, data in ``tmp_path/data``: it and its URL."""
+def start_host(
+    tmp_path: Path,
+    *args: str,
+    python: Path | str = sys.executable,
+    installed: bool = False,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """``pluginctl run`` in a child process, data in ``tmp_path/data``: it and its URL.
+
+    ``python`` runs it (another venv's); ``installed`` adds the plugins installed there.
+    """
     command = [
-        sys.executable,
+        str(python),
         "-m",
         "pluginctl",
         "run",
-        "--no-installed",
+        "--installed" if installed else "--no-installed",
         "--port",
         "0",
         "--data-dir",
         str(tmp_path / "data"),
         *args,
     ]
-    host = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    host = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
     assert host.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     for line in host.stdout:
         found = re.search(r"serving on (http://\S+)", line)
         if found:
@@ -76,6 +88,18 @@ def start_host(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
         assert time.monotonic() < deadline
     host.wait()
     raise AssertionError(f"the host did not start: {host.stderr.read() if host.stderr else ''}")
+
+
+def interrupt(host: subprocess.Popen[str], *, timeout_s: float = 30) -> str:
+    """Stop ``host`` as ctrl+c would (killing it if it will not stop); its stderr."""
+    try:
+        host.send_signal(signal.SIGINT)
+        _, err = host.communicate(timeout=timeout_s)
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.communicate()
+    return err
 
 
 async def wait_for(predicate: object, *, timeout_s: float = 5.0) -> None:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.runtime.host_harness import interrupt, start_host
 from tests.test_template import find_uv, fresh_venv
 from tests.test_template import pluginctl_wheel as pluginctl_wheel  # noqa: PLC0414  # re-export: pytest finds the fixture here
 
@@ -111,33 +109,14 @@ def test_a_plugin_installed_by_plain_pip_is_refused_with_the_fix(installed: Env)
 
 
 def test_run_serves_the_signed_plugin_and_refuses_the_unsigned_one(installed: Env) -> None:
-    host = subprocess.Popen(
-        [
-            installed.python,
-            "-m",
-            "pluginctl",
-            "run",
-            "--port",
-            "0",
-            "--data-dir",
-            installed.root / "data",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=installed.env,
-        cwd=installed.root,
+    host, url = start_host(
+        installed.root, python=installed.python, installed=True, env=installed.env
     )
     try:
-        url = _serving(host)
         assert httpx.get(f"{url}/plugins/hello/hello/ada", timeout=10).status_code == 200
-        assert httpx.get(f"{url}/plugins/cache/", timeout=10).status_code == 404
-        host.send_signal(signal.SIGINT)
-        _, err = host.communicate(timeout=30)
     finally:
-        if host.poll() is None:
-            host.kill()
-            host.communicate()
+        err = interrupt(host)
+    assert host.returncode == 0, err
     assert "plugin 'cache' is refused: cache 0.1.0 is not signed" in err
     assert "pluginctl install WHEEL" in err
 
@@ -163,15 +142,3 @@ def test_a_tampered_installed_file_is_named_and_the_host_refuses_it(installed: E
         module.write_bytes(original)
         (installed.site_packages() / "hello" / "extra.py").unlink(missing_ok=True)
     installed.pluginctl("verify", "--installed", "hello")
-
-
-def _serving(host: subprocess.Popen[str]) -> str:
-    assert host.stdout is not None
-    deadline = time.monotonic() + 60
-    for line in host.stdout:
-        found = re.search(r"serving on (http://\S+)", line)
-        if found:
-            return found.group(1)
-        assert time.monotonic() < deadline
-    host.wait()
-    raise AssertionError(f"the host did not start: {host.stderr.read() if host.stderr else ''}")
