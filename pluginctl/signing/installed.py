@@ -128,9 +128,8 @@ def _verify(
     envelope = _read_envelope(dist, dist_info)
     statement = envelope.statement()
     report.passed.append("envelope")
-    report.signers = check_signatures(
-        envelope, canonicalize_name(dist.name), trust=trust, today=today
-    )
+    project = canonicalize_name(dist.name)
+    check_signatures(envelope, project, trust=trust, today=today, signers=report.signers)
     report.passed.append("signature")
     _check_subject(dist, statement)
     report.passed.append("subject")

@@ -221,7 +221,7 @@ def _verify(
     envelope = read_signature(signature or signature_path(wheel))
     statement = envelope.statement()
     report.passed.append("envelope")
-    report.signers = check_signatures(envelope, name.project, trust=trust, today=today)
+    check_signatures(envelope, name.project, trust=trust, today=today, signers=report.signers)
     report.passed.append("signature")
     _check_subject(archive, name, statement)
     report.passed += ["subject", "files"]
@@ -255,15 +255,23 @@ def _check_input(wheel: Path) -> WheelName:
 
 
 def check_signatures(
-    envelope: Envelope, project: str, *, trust: TrustStore, today: date | None = None
+    envelope: Envelope,
+    project: str,
+    *,
+    trust: TrustStore,
+    today: date | None = None,
+    signers: list[SignerReport] | None = None,
 ) -> list[SignerReport]:
     """Every signature by a known key must be valid; one must be by a key trusted here.
+
+    Each signature's report is appended to ``signers`` (if given) as it is checked,
+    so a caller has them even when the check fails.
 
     Raises:
         SignatureError: ``check="signature"``, with the most specific reason.
     """
     signed = envelope.signed_bytes()
-    reports: list[SignerReport] = []
+    reports: list[SignerReport] = signers if signers is not None else []
     refusals: list[TrustDecision] = []
     seen: set[str] = set()
     for signature in envelope.signatures:

@@ -358,3 +358,13 @@ def test_any_byte_flipped_anywhere_fails_closed_and_never_crashes(
         assert report.error is not None
     finally:
         signed.write_bytes(original)
+
+
+def test_the_report_lists_the_signers_even_when_none_is_trusted(
+    signed: Path, key: SigningKey, trust: TrustStore
+) -> None:
+    trust.revoke(key.key_id, reason="leaked")
+    report = verify_wheel(signed, trust=trust)
+    assert report.error is not None
+    assert [(s.key_id, s.trusted) for s in report.signers] == [(key.key_id, False)]
+    assert "revoked" in report.to_dict()["signers"][0]["reason"]  # type: ignore[index]  # plain JSON data
