@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 from typing import TYPE_CHECKING
 
@@ -103,3 +105,29 @@ def test_sign_refuses_a_wheel_with_a_pth_file(cli: CliRunner, keyed: Path) -> No
     assert result.exit_code == 1
     assert "'evil.pth' is a .pth file" in result.stderr
     assert not (keyed / f"{wheel.name}.sig").exists()
+
+
+def test_install_shows_the_permissions_and_installs_nothing_without_consent(
+    cli: CliRunner, keyed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = make_wheel(keyed, "asker")
+    cli("sign", wheel)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    result = cli("install", wheel)
+    assert result.exit_code == 1
+    assert "asker 1.0, signed by Ada" in result.stdout
+    assert "permission  (none)" in result.stdout
+    assert "installed" not in result.stdout
+    assert importlib.util.find_spec("asker") is None
+
+
+def test_install_refuses_a_wheel_that_does_not_verify_before_asking(
+    cli: CliRunner, keyed: Path
+) -> None:
+    wheel = make_wheel(keyed, "tampered")
+    cli("sign", wheel)
+    rewrite(wheel, add={"evil.pth": b"import os\n"}, regenerate_record=True)
+    result = cli("install", wheel)
+    assert result.exit_code == 1
+    assert "added: evil.pth" in result.stderr
+    assert "Install, granting" not in result.stdout
