@@ -36,6 +36,7 @@ import stat
 import struct
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, BinaryIO
 
@@ -62,6 +63,9 @@ _DESCRIPTOR_FLAG = 0x8
 _ENCRYPTED_FLAG = 0x1
 _UNIX = 3
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+#: What zipfile raises for a member it cannot read: a bad CRC or deflate stream, flags
+#: it does not implement (patched data, strong encryption), a truncated member.
+_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError)
 _HINT = "the wheel is damaged or was tampered with: rebuild it with pluginctl build"
 
 
@@ -134,7 +138,7 @@ def read_archive(path: Path, *, limits: ArchiveLimits | None = None) -> Archive:
         central = _end_of_central_directory(path, file, size)
         try:
             archive = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
             raise _refuse(path, f"not a readable zip archive ({exc})") from None
         with archive:
             infos = archive.infolist()
@@ -432,7 +436,7 @@ def _hash_member(
                 size += len(chunk)
                 if keep:
                     chunks.append(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _READ_ERRORS as exc:
         raise _refuse(path, f"member {info.filename!r} cannot be read: {exc}") from None
     if size != info.file_size:
         raise _refuse(

@@ -266,3 +266,35 @@ def test_an_end_record_signature_in_the_comment_is_refused(tmp_path: Path) -> No
     for comment in (b"xxPK\x05\x06", b"PK\x05\x06" + bytes(18) + b"tail"):
         wheel.write_bytes(raw[:-2] + struct.pack("<H", len(comment)) + comment)
         assert "end record signature in the archive comment" in refusal(wheel).message
+
+
+# ---------------------------------------------------------------- member streams
+
+
+def test_a_damaged_deflate_stream_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("demo/plugin.py")
+    start = info.header_offset + 30 + len(info.orig_filename) + len(info.extra)
+    raw[start : start + info.compress_size] = b"\xff" * info.compress_size
+    wheel.write_bytes(bytes(raw))
+    assert "member 'demo/plugin.py' cannot be read" in refusal(wheel).message
+
+
+@pytest.mark.parametrize("flag", [0x20, 0x40], ids=["patched-data", "strong-encryption"])
+def test_flags_zipfile_cannot_read_are_refused(tmp_path: Path, flag: int) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    raw[central + 8] |= flag
+    wheel.write_bytes(bytes(raw))
+    assert "member 'demo/__init__.py' cannot be read" in refusal(wheel).message
+
+
+def test_a_zip_version_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    raw[raw.find(b"PK\x01\x02") + 6] = 0xFF  # version needed to extract: 25.5
+    wheel.write_bytes(bytes(raw))
+    assert "not a readable zip archive" in refusal(wheel).message
