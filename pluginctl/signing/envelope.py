@@ -197,6 +197,8 @@ def _strict_json(data: bytes, what: str) -> object:
         raise _malformed(f"the {what} is not UTF-8") from None
     except ValueError as exc:
         raise _malformed(f"the {what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _malformed(f"the {what} is JSON nested too deeply to be an envelope") from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -310,3 +310,14 @@ def test_input_that_is_not_a_wheel_file_fails_first(tmp_path: Path, trust: Trust
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     assert "not a wheel file name" in failed(verify_wheel(text, trust=trust), "input").message
+
+
+@pytest.mark.parametrize("where", ["file", "payload"])
+def test_row18_json_nested_past_the_recursion_limit_is_refused(
+    signed: Path, trust: TrustStore, where: str
+) -> None:
+    if where == "payload":
+        edit_envelope(signed, {"payload": base64.b64encode(b'{"a":' * 100_000).decode()})
+    else:
+        signature_path(signed).write_bytes(b"[" * 100_000)
+    assert "nested too deeply" in failed(verify_wheel(signed, trust=trust), "envelope").message
