@@ -27,7 +27,13 @@ import hashlib
 import io
 import json
 import os
-from importlib.metadata import Distribution, PackageNotFoundError, distribution, entry_points
+from importlib.metadata import (
+    Distribution,
+    PackageNotFoundError,
+    PathDistribution,
+    distribution,
+    entry_points,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,7 +138,7 @@ def _verify(
         envelope, canonicalize_name(dist.name), trust=trust, today=today
     )
     report.passed.append("signature")
-    _check_subject(dist, statement)
+    _check_subject(dist, dist_info, statement)
     report.passed.append("subject")
     changes = _changes(dist, dist_info, statement)
     if changes:
@@ -149,14 +155,27 @@ def _verify(
 
 
 def _dist_info(dist: Distribution) -> str:
-    for file in dist.files or ():
-        if file.name == "METADATA" and file.parent.name.endswith(".dist-info"):
-            return file.parent.as_posix()
-    raise SignatureError(
-        f"distribution {dist.name} {dist.version} has no RECORD listing its files",
-        check="input",
-        hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
-    )
+    """The ``.dist-info`` directory ``dist`` is read from (its metadata, its entry points).
+
+    Never a directory named in RECORD: whoever can write a look-alike distribution's
+    RECORD could point it at the signed distribution's directory and signature.
+    """
+    # importlib.metadata has no public name for the directory a distribution is read from
+    directory = Path(str(dist._path)) if isinstance(dist, PathDistribution) else None
+    if directory is None or not directory.name.endswith(".dist-info"):
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version} is not installed as a .dist-info"
+            " directory, so it cannot carry a signature",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
+        )
+    if not dist.files:
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version} has no RECORD listing its files",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
+        )
+    return directory.name
 
 
 def _refuse_editable(dist: Distribution, dist_info: str) -> None:
@@ -193,15 +212,25 @@ def _read_envelope(dist: Distribution, dist_info: str) -> Envelope:
     return decode_envelope(data)
 
 
-def _check_subject(dist: Distribution, statement: Statement) -> None:
+def _check_subject(dist: Distribution, dist_info: str, statement: Statement) -> None:
     predicate = statement.predicate
+    hint = f"reinstall it from its signed wheel: pluginctl install --force {dist.name}"
     same_name = canonicalize_name(predicate.project) == canonicalize_name(dist.name)
     if not same_name or predicate.version != dist.version:
         raise SignatureError(
             f"the kept signature is for {predicate.project} {predicate.version}, but"
             f" {dist.name} {dist.version} is installed",
             check="subject",
-            hint=f"reinstall it from its signed wheel: pluginctl install --force {dist.name}",
+            hint=hint,
+        )
+    signed = sorted({f.path.split("/")[0] for f in predicate.files if ".dist-info/" in f.path})
+    if signed != [dist_info]:
+        raise SignatureError(
+            f"the kept signature is for {', '.join(signed) or 'no .dist-info'}, but"
+            f" {dist.name} {dist.version} is read from {dist_info}: another distribution"
+            " by that name may have been added beside the signed one",
+            check="subject",
+            hint=hint,
         )
 
 
