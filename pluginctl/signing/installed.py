@@ -11,7 +11,8 @@ then checks, with the same trust rules as for a wheel:
 - no file was added: none in RECORD beyond what installers write (``INSTALLER``,
   ``REQUESTED``, ``direct_url.json``, uv's ``uv_cache.json``, bytecode, console
   scripts), and none on disk
-  in the plugin's package directories beyond bytecode caches;
+  in the plugin's package directories beyond bytecode caches, and each cache this
+  interpreter would load holds its signed source's code (`pluginctl.signing._bytecode`);
 - the signed files pass the wheel policy (no ``.pth``, nothing outside site-packages).
 
 An editable install, or one made by plain pip without the signature, is refused:
@@ -42,6 +43,7 @@ from packaging.utils import canonicalize_name
 from pluginctl.atomic_file import write_atomically
 from pluginctl.errors import SignatureError, UserError
 from pluginctl.project import ENTRY_POINT_GROUP
+from pluginctl.signing._bytecode import forged_caches
 from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES, decode_envelope
 from pluginctl.signing.verify import VerifyReport, check_signatures, file_changes
 from pluginctl.signing.wheel import check_policy, install_path
@@ -262,7 +264,10 @@ def _installed(dist: Distribution, path: str) -> tuple[str, str, int] | None:
 def _unexpected(
     dist: Distribution, dist_info: str, statement: Statement, signed: set[str]
 ) -> Iterator[str]:
-    """Files in RECORD or in the plugin's package directories that were never signed."""
+    """Files in RECORD or in the plugin's package directories that were never signed.
+
+    Bytecode caches count as signed when they hold their signed source's code.
+    """
     scripts = _script_names(dist)
     for file in dist.files or ():
         path = file.as_posix()
@@ -272,6 +277,9 @@ def _unexpected(
     tops = {p.split("/")[0] for p in signed if "/" in p and not p.startswith(dist_info)}
     for top in sorted(tops):
         yield from (p for p in _walk(dist, top) if p not in signed)
+    site = Path(str(dist.locate_file("")))
+    sources = (site / p for p in sorted(signed) if p.endswith(".py"))
+    yield from (_relative(cache, site) for cache in forged_caches(sources))
 
 
 def _installer_owned(path: str, dist_info: str, scripts: set[str]) -> bool:
@@ -303,6 +311,10 @@ def _walk(dist: Distribution, top: str) -> Iterator[str]:
         subdirectories[:] = [d for d in subdirectories if d != "__pycache__" and d not in linked]
         for name in [*files, *linked]:
             yield (here / name).relative_to(root.parent).as_posix()
+
+
+def _relative(path: Path, site: Path) -> str:
+    return path.relative_to(site).as_posix() if path.is_relative_to(site) else path.as_posix()
 
 
 def _record_hash(data: bytes) -> str:

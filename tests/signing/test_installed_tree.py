@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import compileall
+import importlib.util
+import marshal
 import shutil
+import struct
+import subprocess
+import sys
 from importlib.metadata import Distribution
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +20,6 @@ from pluginctl.signing.sign import sign_wheel
 from pluginctl.signing.trust import TrustStore
 from tests.signing.installtree import install
 from tests.signing.wheelmaker import make_wheel
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 @pytest.fixture
@@ -60,3 +63,47 @@ def test_a_second_dist_info_for_the_project_is_not_vouched_for_by_the_first(
     assert report.error is not None, "the look-alike distribution verified"
     assert report.error.check == "subject"
     assert "is read from demo-0.dist-info" in report.error.message
+
+
+def forge_cache(source: Path, code: str, *, optimization: int | str = "") -> Path:
+    """A timestamp pyc of ``code`` that Python takes for ``source``'s (size and mtime match)."""
+    info = source.stat()
+    compiled = compile(code, str(source), "exec", dont_inherit=True)
+    data = bytearray(importlib.util.MAGIC_NUMBER + bytes(4))
+    data += struct.pack("<2L", int(info.st_mtime) & 0xFFFFFFFF, info.st_size & 0xFFFFFFFF)
+    cache = Path(importlib.util.cache_from_source(str(source), optimization=optimization))
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_bytes(bytes(data) + marshal.dumps(compiled))
+    return cache
+
+
+def test_a_forged_bytecode_cache_of_a_signed_module_is_refused(
+    site: Path, trust: tuple[SigningKey, TrustStore]
+) -> None:
+    source = site / "demo" / "plugin.py"
+    forge_cache(source, "import os\nos.system('echo owned')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "import demo.plugin"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "owned" in done.stdout  # Python runs the cache, not the signed source
+    report = verify_installed(Distribution.at(site / "demo-1.0.dist-info"), trust=trust[1])
+    assert report.error is not None, "the forged cache verified"
+    assert report.error.check == "files"
+    assert (
+        "demo/__pycache__/" + Path(importlib.util.cache_from_source("plugin.py")).name,
+        "added",
+    ) in report.error.files
+
+
+def test_bytecode_caches_compiled_from_the_signed_sources_verify(
+    site: Path, trust: tuple[SigningKey, TrustStore]
+) -> None:
+    for optimize in (0, 1):
+        compileall.compile_dir(site / "demo", quiet=1, optimize=optimize)
+    forge_cache(site / "demo" / "__init__.py", "", optimization=2)  # the same code as the source
+    report = verify_installed(Distribution.at(site / "demo-1.0.dist-info"), trust=trust[1])
+    assert report.ok, report.error
