@@ -31,6 +31,7 @@ import os
 from importlib.metadata import (
     Distribution,
     PackageNotFoundError,
+    PackagePath,
     PathDistribution,
     distribution,
     entry_points,
@@ -171,7 +172,7 @@ def _dist_info(dist: Distribution) -> str:
             check="input",
             hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
         )
-    if not dist.files:
+    if not _record_files(dist):
         raise SignatureError(
             f"distribution {dist.name} {dist.version} has no RECORD listing its files",
             check="input",
@@ -180,11 +181,23 @@ def _dist_info(dist: Distribution) -> str:
     return directory.name
 
 
-def _refuse_editable(dist: Distribution, dist_info: str) -> None:
-    text = dist.read_text("direct_url.json")
+def _record_files(dist: Distribution) -> list[PackagePath]:
+    """The files ``dist``'s RECORD lists; a RECORD csv cannot read is refused, not a crash."""
     try:
+        return dist.files or []
+    except csv.Error as exc:
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version}: its RECORD cannot be read: {exc}",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install --force {dist.name}",
+        ) from None
+
+
+def _refuse_editable(dist: Distribution, dist_info: str) -> None:
+    try:
+        text = dist.read_text("direct_url.json")
         direct = json.loads(text) if text else {}
-    except ValueError:
+    except ValueError:  # not UTF-8, or not JSON: not an editable install's
         direct = {}
     dir_info = direct.get("dir_info") if isinstance(direct, dict) else None
     if isinstance(dir_info, dict) and dir_info.get("editable"):
@@ -269,7 +282,7 @@ def _unexpected(
     Bytecode caches count as signed when they hold their signed source's code.
     """
     scripts = _script_names(dist)
-    for file in dist.files or ():
+    for file in _record_files(dist):
         path = file.as_posix()
         if path in signed or _installer_owned(path, dist_info, scripts):
             continue
@@ -294,7 +307,7 @@ def _script_names(dist: Distribution) -> set[str]:
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
     try:
         parser.read_string(dist.read_text("entry_points.txt") or "")
-    except configparser.Error:
+    except (configparser.Error, UnicodeDecodeError):
         return set()
     names: set[str] = set()
     for group in ("console_scripts", "gui_scripts"):

@@ -107,3 +107,27 @@ def test_bytecode_caches_compiled_from_the_signed_sources_verify(
     forge_cache(site / "demo" / "__init__.py", "", optimization=2)  # the same code as the source
     report = verify_installed(Distribution.at(site / "demo-1.0.dist-info"), trust=trust[1])
     assert report.ok, report.error
+
+
+def test_a_record_that_csv_cannot_read_is_refused_not_a_crash(
+    site: Path, trust: tuple[SigningKey, TrustStore]
+) -> None:
+    record = site / "demo-1.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "x" * 200_000 + ",,\n")
+    report = verify_installed(Distribution.at(site / "demo-1.0.dist-info"), trust=trust[1])
+    assert report.error is not None
+    assert report.error.check == "input"
+    assert "RECORD cannot be read" in report.error.message
+
+
+def test_installer_files_that_are_not_utf8_are_no_crash(
+    site: Path, trust: tuple[SigningKey, TrustStore]
+) -> None:
+    dist_info = site / "demo-1.0.dist-info"
+    (dist_info / "direct_url.json").write_bytes(b"\xff\xfe")  # not an editable install's
+    assert verify_installed(Distribution.at(dist_info), trust=trust[1]).ok
+    entry_points = dist_info / "entry_points.txt"
+    entry_points.write_bytes(entry_points.read_bytes() + b"\xff\xfe")
+    report = verify_installed(Distribution.at(dist_info), trust=trust[1])
+    assert report.error is not None
+    assert report.error.files == (("demo-1.0.dist-info/entry_points.txt", "modified"),)
