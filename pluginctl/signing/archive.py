@@ -54,6 +54,7 @@ _EOCD_SIGNATURE = b"PK\x05\x06"
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
@@ -62,6 +63,9 @@ _DESCRIPTOR_FLAG = 0x8
 _ENCRYPTED_FLAG = 0x1
 _UNIX = 3
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+#: What zipfile raises for a member it cannot read: a bad CRC or deflate stream, flags
+#: it does not implement (patched data, strong encryption), a truncated member.
+_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError)
 _HINT = "the wheel is damaged or was tampered with: rebuild it with pluginctl build"
 
 
@@ -134,7 +138,7 @@ def read_archive(path: Path, *, limits: ArchiveLimits | None = None) -> Archive:
         central = _end_of_central_directory(path, file, size)
         try:
             archive = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
             raise _refuse(path, f"not a readable zip archive ({exc})") from None
         with archive:
             infos = archive.infolist()
@@ -166,14 +170,24 @@ def _file_size(path: Path, file: BinaryIO, limits: ArchiveLimits) -> int:
 
 
 def _end_of_central_directory(path: Path, file: BinaryIO, size: int) -> _Central:
-    """The end record must be the file's last bytes: nothing may follow it."""
+    """The end record must be the file's last bytes: nothing may follow it.
+
+    Nor may another end record's signature follow its start (in its comment): zipfile
+    reads the last one it finds, so two readers would see two archives.
+    """
     tail_size = min(size, _EOCD.size + 0xFFFF)
     file.seek(size - tail_size)
     tail = file.read(tail_size)
     at = tail.rfind(_EOCD_SIGNATURE)
     while at >= 0:
-        fields = _EOCD.unpack_from(tail, at)
-        if at + _EOCD.size + fields[7] == len(tail):
+        fields = _EOCD.unpack_from(tail, at) if at + _EOCD.size <= len(tail) else None
+        if fields is not None and at + _EOCD.size + fields[7] == len(tail):
+            if tail.find(_EOCD_SIGNATURE, at + 1) >= 0:
+                raise _refuse(
+                    path,
+                    "a second zip end record signature in the archive comment"
+                    " (zip readers would disagree on where the archive is)",
+                )
             return _central_from(path, file, size - tail_size + at, fields)
         at = tail.rfind(_EOCD_SIGNATURE, 0, at)
     raise _refuse(path, "no zip end record at the end of the file (bytes appended, or truncated)")
@@ -193,9 +207,7 @@ def _central_from(
         file.seek(eocd_at - _ZIP64_LOCATOR.size)
         locator = _ZIP64_LOCATOR.unpack(file.read(_ZIP64_LOCATOR.size))
         if locator[0] == _ZIP64_LOCATOR_SIGNATURE:
-            file.seek(locator[2])
-            record = _ZIP64_EOCD.unpack(file.read(_ZIP64_EOCD.size))
-            entries, cd_size, cd_offset = record[7], record[8], record[9]
+            entries, cd_size, cd_offset = _zip64_end(path, file, locator, eocd_at)
             end = locator[2]
     hidden = end - (cd_offset + cd_size)
     if hidden > 0:
@@ -203,6 +215,34 @@ def _central_from(
     if hidden < 0:
         raise _refuse(path, "the central directory overlaps the end record")
     return _Central(entries, cd_offset, cd_size)
+
+
+def _zip64_end(
+    path: Path, file: BinaryIO, locator: tuple[bytes, int, int, int], eocd_at: int
+) -> tuple[int, int, int]:
+    """Entries, size and offset of the central directory from the zip64 end record.
+
+    The record must sit right before its locator, with no extensible data: that is
+    where zipfile reads it, whatever the locator says.
+    """
+    _, disk, record_at, disks = locator
+    if disk or disks > 1:
+        raise _refuse(path, "a multi-disk zip archive")
+    expected = eocd_at - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
+    if record_at != expected:
+        raise _refuse(
+            path,
+            f"the zip64 end record locator points at byte {record_at}, not at the record"
+            f" right before it (byte {expected})",
+        )
+    file.seek(record_at)
+    record = _ZIP64_EOCD.unpack(file.read(_ZIP64_EOCD.size))
+    signature, record_size, _, _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset = record
+    if signature != _ZIP64_EOCD_SIGNATURE or record_size != _ZIP64_EOCD.size - 12:
+        raise _refuse(path, "no well-formed zip64 end record before its locator")
+    if disk or cd_disk or disk_entries != entries:
+        raise _refuse(path, "a multi-disk zip archive")
+    return int(entries), int(cd_size), int(cd_offset)
 
 
 def _check_entries(
@@ -396,7 +436,7 @@ def _hash_member(
                 size += len(chunk)
                 if keep:
                     chunks.append(chunk)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+    except _READ_ERRORS as exc:
         raise _refuse(path, f"member {info.filename!r} cannot be read: {exc}") from None
     if size != info.file_size:
         raise _refuse(

@@ -15,7 +15,8 @@ with its sha256 and size (the predicate), so a verifier can say which file chang
 
 Decoding is strict: the file has a size limit, must be UTF-8 JSON without
 duplicate keys or non-finite numbers, must have exactly these fields with these
-types, and base64 must be canonical.
+types, at most `MAX_SIGNATURES` signatures whose key ids are lowercase hex, and
+base64 must be canonical.
 
 Example:
     >>> statement = Statement(
@@ -32,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any, Final, Literal, TypeVar
 
 import msgspec
@@ -40,6 +42,7 @@ from pluginctl.errors import SignatureError
 
 __all__ = [
     "MAX_ENVELOPE_BYTES",
+    "MAX_SIGNATURES",
     "PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
@@ -60,8 +63,11 @@ STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://pluginctl.dev/attestation/wheel/v1"
 #: A signature file past this size is refused unread: 64 MiB covers 200,000 members.
 MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
+#: Signatures one envelope may carry: each by a known key costs a verification.
+MAX_SIGNATURES = 64
 
 _T = TypeVar("_T")
+_KEY_ID = re.compile(r"[0-9a-f]{64}")
 _HINT = "the signature file is damaged or was edited: sign the wheel again (pluginctl sign)"
 
 
@@ -179,8 +185,17 @@ def decode_envelope(data: bytes) -> Envelope:
     envelope = _convert(_strict_json(data, "signature file"), Envelope, "signature file")
     if not envelope.signatures:
         raise _malformed("no signatures in the envelope")
+    if len(envelope.signatures) > MAX_SIGNATURES:
+        raise _malformed(
+            f"{len(envelope.signatures)} signatures, past the limit of {MAX_SIGNATURES}"
+        )
     for signature in envelope.signatures:
         _b64(signature.sig, "sig")
+        if not _KEY_ID.fullmatch(signature.keyid):
+            raise _malformed(
+                f"keyid {signature.keyid[:70]!r} is not a key id: 64 lowercase hex characters"
+                " (the sha256 of the raw public key)"
+            )
     return envelope
 
 
@@ -197,6 +212,8 @@ def _strict_json(data: bytes, what: str) -> object:
         raise _malformed(f"the {what} is not UTF-8") from None
     except ValueError as exc:
         raise _malformed(f"the {what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _malformed(f"the {what} is JSON nested too deeply to be an envelope") from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ then checks, with the same trust rules as for a wheel:
 - no file was added: none in RECORD beyond what installers write (``INSTALLER``,
   ``REQUESTED``, ``direct_url.json``, uv's ``uv_cache.json``, bytecode, console
   scripts), and none on disk
-  in the plugin's package directories beyond bytecode caches;
+  in the plugin's package directories beyond bytecode caches, and each cache this
+  interpreter would load holds its signed source's code (`pluginctl.signing._bytecode`);
 - the signed files pass the wheel policy (no ``.pth``, nothing outside site-packages).
 
 An editable install, or one made by plain pip without the signature, is refused:
@@ -27,7 +28,14 @@ import hashlib
 import io
 import json
 import os
-from importlib.metadata import Distribution, PackageNotFoundError, distribution, entry_points
+from importlib.metadata import (
+    Distribution,
+    PackageNotFoundError,
+    PackagePath,
+    PathDistribution,
+    distribution,
+    entry_points,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +44,7 @@ from packaging.utils import canonicalize_name
 from pluginctl.atomic_file import write_atomically
 from pluginctl.errors import SignatureError, UserError
 from pluginctl.project import ENTRY_POINT_GROUP
+from pluginctl.signing._bytecode import forged_caches
 from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES, decode_envelope
 from pluginctl.signing.verify import VerifyReport, check_signatures, file_changes
 from pluginctl.signing.wheel import check_policy, install_path
@@ -131,7 +140,7 @@ def _verify(
     project = canonicalize_name(dist.name)
     check_signatures(envelope, project, trust=trust, today=today, signers=report.signers)
     report.passed.append("signature")
-    _check_subject(dist, statement)
+    _check_subject(dist, dist_info, statement)
     report.passed.append("subject")
     changes = _changes(dist, dist_info, statement)
     if changes:
@@ -148,21 +157,46 @@ def _verify(
 
 
 def _dist_info(dist: Distribution) -> str:
-    for file in dist.files or ():
-        if file.name == "METADATA" and file.parent.name.endswith(".dist-info"):
-            return file.parent.as_posix()
-    raise SignatureError(
-        f"distribution {dist.name} {dist.version} has no RECORD listing its files",
-        check="input",
-        hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
-    )
+    """The ``.dist-info`` directory ``dist`` is read from (its metadata, its entry points).
+
+    Never a directory named in RECORD: whoever can write a look-alike distribution's
+    RECORD could point it at the signed distribution's directory and signature.
+    """
+    # importlib.metadata has no public name for the directory a distribution is read from
+    directory = Path(str(dist._path)) if isinstance(dist, PathDistribution) else None
+    if directory is None or not directory.name.endswith(".dist-info"):
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version} is not installed as a .dist-info"
+            " directory, so it cannot carry a signature",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
+        )
+    if not _record_files(dist):
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version} has no RECORD listing its files",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install {dist.name}",
+        )
+    return directory.name
+
+
+def _record_files(dist: Distribution) -> list[PackagePath]:
+    """The files ``dist``'s RECORD lists; a RECORD csv cannot read is refused, not a crash."""
+    try:
+        return dist.files or []
+    except csv.Error as exc:
+        raise SignatureError(
+            f"distribution {dist.name} {dist.version}: its RECORD cannot be read: {exc}",
+            check="input",
+            hint=f"reinstall it from its signed wheel: pluginctl install --force {dist.name}",
+        ) from None
 
 
 def _refuse_editable(dist: Distribution, dist_info: str) -> None:
-    text = dist.read_text("direct_url.json")
     try:
+        text = dist.read_text("direct_url.json")
         direct = json.loads(text) if text else {}
-    except ValueError:
+    except ValueError:  # not UTF-8, or not JSON: not an editable install's
         direct = {}
     dir_info = direct.get("dir_info") if isinstance(direct, dict) else None
     if isinstance(dir_info, dict) and dir_info.get("editable"):
@@ -192,15 +226,25 @@ def _read_envelope(dist: Distribution, dist_info: str) -> Envelope:
     return decode_envelope(data)
 
 
-def _check_subject(dist: Distribution, statement: Statement) -> None:
+def _check_subject(dist: Distribution, dist_info: str, statement: Statement) -> None:
     predicate = statement.predicate
+    hint = f"reinstall it from its signed wheel: pluginctl install --force {dist.name}"
     same_name = canonicalize_name(predicate.project) == canonicalize_name(dist.name)
     if not same_name or predicate.version != dist.version:
         raise SignatureError(
             f"the kept signature is for {predicate.project} {predicate.version}, but"
             f" {dist.name} {dist.version} is installed",
             check="subject",
-            hint=f"reinstall it from its signed wheel: pluginctl install --force {dist.name}",
+            hint=hint,
+        )
+    signed = sorted({f.path.split("/")[0] for f in predicate.files if ".dist-info/" in f.path})
+    if signed != [dist_info]:
+        raise SignatureError(
+            f"the kept signature is for {', '.join(signed) or 'no .dist-info'}, but"
+            f" {dist.name} {dist.version} is read from {dist_info}: another distribution"
+            " by that name may have been added beside the signed one",
+            check="subject",
+            hint=hint,
         )
 
 
@@ -232,9 +276,12 @@ def _installed(dist: Distribution, path: str) -> tuple[str, str, int] | None:
 def _unexpected(
     dist: Distribution, dist_info: str, statement: Statement, signed: set[str]
 ) -> Iterator[str]:
-    """Files in RECORD or in the plugin's package directories that were never signed."""
+    """Files in RECORD or in the plugin's package directories that were never signed.
+
+    Bytecode caches count as signed when they hold their signed source's code.
+    """
     scripts = _script_names(dist)
-    for file in dist.files or ():
+    for file in _record_files(dist):
         path = file.as_posix()
         if path in signed or _installer_owned(path, dist_info, scripts):
             continue
@@ -242,6 +289,9 @@ def _unexpected(
     tops = {p.split("/")[0] for p in signed if "/" in p and not p.startswith(dist_info)}
     for top in sorted(tops):
         yield from (p for p in _walk(dist, top) if p not in signed)
+    site = Path(str(dist.locate_file("")))
+    sources = (site / p for p in sorted(signed) if p.endswith(".py"))
+    yield from (_relative(cache, site) for cache in forged_caches(sources))
 
 
 def _installer_owned(path: str, dist_info: str, scripts: set[str]) -> bool:
@@ -256,7 +306,7 @@ def _script_names(dist: Distribution) -> set[str]:
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
     try:
         parser.read_string(dist.read_text("entry_points.txt") or "")
-    except configparser.Error:
+    except (configparser.Error, UnicodeDecodeError):
         return set()
     names: set[str] = set()
     for group in ("console_scripts", "gui_scripts"):
@@ -273,6 +323,10 @@ def _walk(dist: Distribution, top: str) -> Iterator[str]:
         subdirectories[:] = [d for d in subdirectories if d != "__pycache__" and d not in linked]
         for name in [*files, *linked]:
             yield (here / name).relative_to(root.parent).as_posix()
+
+
+def _relative(path: Path, site: Path) -> str:
+    return path.relative_to(site).as_posix() if path.is_relative_to(site) else path.as_posix()
 
 
 def _record_hash(data: bytes) -> str:

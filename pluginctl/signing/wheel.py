@@ -149,11 +149,13 @@ def _record_rows(archive: Archive, record_path: str) -> dict[str, tuple[str, str
     if content is None:
         raise _record_error(archive, f"no {record_path}")
     try:
-        lines = content.decode("utf-8").splitlines()
+        parsed = list(csv.reader(content.decode("utf-8").splitlines()))
     except UnicodeDecodeError:
         raise _record_error(archive, f"{record_path} is not UTF-8") from None
+    except csv.Error as exc:
+        raise _record_error(archive, f"{record_path} cannot be read as CSV: {exc}") from None
     rows: dict[str, tuple[str, str]] = {}
-    for number, row in enumerate(csv.reader(lines), start=1):
+    for number, row in enumerate(parsed, start=1):
         if not row:
             continue
         if len(row) != 3:

@@ -223,3 +223,78 @@ def test_overlapping_members_are_refused(tmp_path: Path) -> None:
     struct.pack_into("<L", raw, second_central + 42, 0)  # point it at the first member
     wheel.write_bytes(bytes(raw))
     assert "overlapping members" in refusal(wheel).message
+
+
+# ---------------------------------------------------------------- end records
+
+
+def zip64_end(
+    raw: bytes, *, record_at: int | None = None, signature: bytes = b"PK\x06\x06"
+) -> bytes:
+    """``raw`` with a zip64 end record and locator before its end record, as zipfile writes."""
+    eocd = raw.rfind(b"PK\x05\x06")
+    entries, cd_size, cd_offset = struct.unpack_from("<HLL", raw, eocd + 10)
+    record = struct.pack(
+        "<4sQ2H2L4Q", signature, 44, 45, 45, 0, 0, entries, entries, cd_size, cd_offset
+    )
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, eocd if record_at is None else record_at, 1)
+    return raw[:eocd] + record + locator + raw[eocd:]
+
+
+def test_a_zip64_end_record_right_before_its_locator_is_read(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    wheel.write_bytes(zip64_end(wheel.read_bytes()))
+    assert read_archive(wheel).member("demo/plugin.py") is not None
+
+
+@pytest.mark.parametrize(
+    ("record_at", "signature"),
+    [(10**9, b"PK\x06\x06"), (0, b"PK\x06\x06"), (None, b"XXXX")],
+    ids=["past-the-end", "elsewhere", "no-signature"],
+)
+def test_a_bogus_zip64_locator_is_refused(
+    tmp_path: Path, record_at: int | None, signature: bytes
+) -> None:
+    wheel = make_wheel(tmp_path)
+    wheel.write_bytes(zip64_end(wheel.read_bytes(), record_at=record_at, signature=signature))
+    assert "zip64 end record" in refusal(wheel).message
+
+
+def test_an_end_record_signature_in_the_comment_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = wheel.read_bytes()
+    for comment in (b"xxPK\x05\x06", b"PK\x05\x06" + bytes(18) + b"tail"):
+        wheel.write_bytes(raw[:-2] + struct.pack("<H", len(comment)) + comment)
+        assert "end record signature in the archive comment" in refusal(wheel).message
+
+
+# ---------------------------------------------------------------- member streams
+
+
+def test_a_damaged_deflate_stream_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("demo/plugin.py")
+    start = info.header_offset + 30 + len(info.orig_filename) + len(info.extra)
+    raw[start : start + info.compress_size] = b"\xff" * info.compress_size
+    wheel.write_bytes(bytes(raw))
+    assert "member 'demo/plugin.py' cannot be read" in refusal(wheel).message
+
+
+@pytest.mark.parametrize("flag", [0x20, 0x40], ids=["patched-data", "strong-encryption"])
+def test_flags_zipfile_cannot_read_are_refused(tmp_path: Path, flag: int) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    raw[central + 8] |= flag
+    wheel.write_bytes(bytes(raw))
+    assert "member 'demo/__init__.py' cannot be read" in refusal(wheel).message
+
+
+def test_a_zip_version_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    raw[raw.find(b"PK\x01\x02") + 6] = 0xFF  # version needed to extract: 25.5
+    wheel.write_bytes(bytes(raw))
+    assert "not a readable zip archive" in refusal(wheel).message

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pluginctl.errors import SignatureError
-from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES
+from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES, MAX_SIGNATURES
 from pluginctl.signing.keys import SigningKey
 from pluginctl.signing.sign import sign_wheel, signature_path
 from pluginctl.signing.trust import TrustStore
@@ -244,7 +244,7 @@ def test_row18_a_swapped_payload_type_is_refused(signed: Path, trust: TrustStore
         (b'{"payload": "e30=", "payloadType": "x", "signatures": []}', "no signatures"),
         (
             b'{"payload": "e30", "payloadType": "application/vnd.in-toto+json",'
-            b' "signatures": [{"keyid": "a", "sig": "QQ=="}]}',
+            b' "signatures": [{"keyid": "' + b"a" * 64 + b'", "sig": "QQ=="}]}',
             "base64",
         ),
         (b'{"payload": NaN}', "not a JSON number"),
@@ -368,3 +368,37 @@ def test_the_report_lists_the_signers_even_when_none_is_trusted(
     assert report.error is not None
     assert [(s.key_id, s.trusted) for s in report.signers] == [(key.key_id, False)]
     assert "revoked" in report.to_dict()["signers"][0]["reason"]  # type: ignore[index]  # plain JSON data
+
+
+@pytest.mark.parametrize("where", ["file", "payload"])
+def test_row18_json_nested_past_the_recursion_limit_is_refused(
+    signed: Path, trust: TrustStore, where: str
+) -> None:
+    if where == "payload":
+        edit_envelope(signed, {"payload": base64.b64encode(b'{"a":' * 100_000).decode()})
+    else:
+        signature_path(signed).write_bytes(b"[" * 100_000)
+    assert "nested too deeply" in failed(verify_wheel(signed, trust=trust), "envelope").message
+
+
+def test_row18_a_key_id_that_is_not_lowercase_hex_is_refused(
+    signed: Path, key: SigningKey, trust: TrustStore
+) -> None:
+    """Case variants of one trusted key id would each cost a full verification."""
+    envelope = json.loads(signature_path(signed).read_text())
+    (signature,) = envelope["signatures"]
+    variants = [key.key_id.upper(), key.key_id.title(), "k" + key.key_id[1:]]
+    edit_envelope(signed, {"signatures": [{**signature, "keyid": k} for k in variants]})
+    error = failed(verify_wheel(signed, trust=trust), "envelope")
+    assert "64 lowercase hex" in error.message
+
+
+def test_row18_an_envelope_with_too_many_signatures_is_refused(
+    signed: Path, trust: TrustStore
+) -> None:
+    envelope = json.loads(signature_path(signed).read_text())
+    (signature,) = envelope["signatures"]
+    many = [{"keyid": f"{i:064x}", "sig": signature["sig"]} for i in range(MAX_SIGNATURES + 1)]
+    edit_envelope(signed, {"signatures": [signature, *many]})
+    error = failed(verify_wheel(signed, trust=trust), "envelope")
+    assert f"past the limit of {MAX_SIGNATURES}" in error.message

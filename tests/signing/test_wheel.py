@@ -219,3 +219,13 @@ def test_the_host_range_must_admit_this_host(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, host=">=9")
     error = failure(wheel, "host")
     assert "supports pluginctl >=9, this is pluginctl 0.1.0" in error.message
+
+
+def test_a_record_that_csv_cannot_read_is_refused_not_a_crash(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    record = "demo-1.0.dist-info/RECORD"
+    rewrite(wheel, replace={record: members(wheel)[record] + b"x" * 200_000 + b",,\n"})
+    with pytest.raises(SignatureError) as caught:
+        check_record(read_archive(wheel), parse_name(wheel.name))
+    assert caught.value.check == "record"
+    assert "cannot be read" in caught.value.message
