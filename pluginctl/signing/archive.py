@@ -58,6 +58,8 @@ _ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
+_ZIP64_MARK = 0xFFFFFFFF
+_ZIP64_EXTRA = 0x0001
 _UTF8_FLAG = 0x800
 _DESCRIPTOR_FLAG = 0x8
 _ENCRYPTED_FLAG = 0x1
@@ -81,7 +83,7 @@ class ArchiveLimits:
         max_ratio: Uncompressed over compressed size, for members past 1 MiB.
         max_name_bytes: One member's name, encoded.
         max_kept_bytes: The members kept in memory for later checks (metadata,
-            RECORD, plugin.toml): each at most this size.
+            RECORD, plugin.toml), all together.
     """
 
     max_file_bytes: int = 512 * 1024 * 1024
@@ -378,11 +380,19 @@ def _previous(infos: list[zipfile.ZipInfo], info: zipfile.ZipInfo) -> str:
 
 
 def _member_end(path: Path, file: BinaryIO, info: zipfile.ZipInfo) -> int:
+    """Where ``info``'s data (and data descriptor) ends; its local header must agree.
+
+    Readers differ in which header they trust: zipfile (and so pip) reads sizes from
+    the central directory, a streaming reader from the local header or the data
+    descriptor. Both must say the same, or two installers could unpack two wheels.
+    """
     file.seek(info.header_offset)
     header = file.read(_LOCAL_HEADER.size)
     if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
         raise _refuse(path, f"member {info.filename!r}: no local header where the directory says")
     fields = _LOCAL_HEADER.unpack(header)
+    flags, method = int(fields[2]), int(fields[3])
+    crc, compressed, size = int(fields[6]), int(fields[7]), int(fields[8])
     name_length, extra_length = int(fields[9]), int(fields[10])
     if file.read(name_length) != info.orig_filename.encode(
         "utf-8" if info.flag_bits & _UTF8_FLAG else "cp437"
@@ -390,13 +400,58 @@ def _member_end(path: Path, file: BinaryIO, info: zipfile.ZipInfo) -> int:
         raise _refuse(
             path, f"member {info.filename!r}: its local name differs from the directory's"
         )
+    extra = file.read(extra_length)
+    if flags != info.flag_bits or method != info.compress_type:
+        raise _disagree(path, info, "flags or compression method")
+    if not flags & _DESCRIPTOR_FLAG and not _same_sizes(info, crc, compressed, size):
+        raise _disagree(path, info, "CRC or sizes")
     end: int = (
         info.header_offset + _LOCAL_HEADER.size + name_length + extra_length + info.compress_size
     )
-    if info.flag_bits & _DESCRIPTOR_FLAG:
-        file.seek(end)
-        end += 16 if file.read(4) == _DESCRIPTOR_SIGNATURE else 12
+    if flags & _DESCRIPTOR_FLAG:
+        end = _descriptor_end(path, file, info, end, zip64=_has_zip64(extra))
     return end
+
+
+def _same_sizes(info: zipfile.ZipInfo, crc: int, compressed: int, size: int) -> bool:
+    if _ZIP64_MARK in (compressed, size):  # the real sizes are in the zip64 extra field
+        return crc == info.CRC
+    return (crc, compressed, size) == (info.CRC, info.compress_size, info.file_size)
+
+
+def _descriptor_end(
+    path: Path, file: BinaryIO, info: zipfile.ZipInfo, at: int, *, zip64: bool
+) -> int:
+    """The data descriptor after ``info``'s data must repeat the directory's CRC and sizes."""
+    file.seek(at)
+    fields = struct.Struct("<L2Q" if zip64 else "<3L")
+    head = file.read(4)
+    signed = head == _DESCRIPTOR_SIGNATURE
+    body = file.read(fields.size - 4) if not signed else file.read(fields.size)
+    raw = body if signed else head + body
+    if len(raw) != fields.size:
+        raise _disagree(path, info, "data descriptor")
+    if fields.unpack(raw) != (info.CRC, info.compress_size, info.file_size):
+        raise _disagree(path, info, "data descriptor")
+    return at + fields.size + (4 if signed else 0)
+
+
+def _has_zip64(extra: bytes) -> bool:
+    at = 0
+    while at + 4 <= len(extra):
+        kind, length = struct.unpack_from("<2H", extra, at)
+        if kind == _ZIP64_EXTRA:
+            return True
+        at += 4 + length
+    return False
+
+
+def _disagree(path: Path, info: zipfile.ZipInfo, what: str) -> SignatureError:
+    return _refuse(
+        path,
+        f"member {info.filename!r}: its local header and the central directory disagree on"
+        f" its {what}",
+    )
 
 
 # ---------------------------------------------------------------- contents
@@ -407,20 +462,32 @@ def _hash_members(
 ) -> tuple[list[Member], dict[str, bytes]]:
     members: list[Member] = []
     kept: dict[str, bytes] = {}
+    kept_bytes = 0
     for info in infos:
         if info.is_dir():
             continue
         keep = _kept(info.filename) and info.file_size <= limits.max_kept_bytes
+        if keep and kept_bytes + info.file_size > limits.max_kept_bytes:
+            raise _refuse(
+                path,
+                f"its metadata files total more than {limits.max_kept_bytes} bytes, past the limit",
+            )
         digest, size, content = _hash_member(path, archive, info, keep=keep)
         members.append(Member(info.filename, digest, size))
         if content is not None:
             kept[info.filename] = content
+            kept_bytes += size
     return members, kept
 
 
 def _kept(name: str) -> bool:
-    top, _, rest = name.partition("/")
-    return (top.endswith(".dist-info") and "/" not in rest) or name.endswith("/plugin.toml")
+    """A member later checks read: the ``.dist-info`` files and a package's ``plugin.toml``."""
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0].endswith(".dist-info"):
+        return True
+    if parts[0].endswith(".data") and len(parts) == 4 and parts[1] in {"purelib", "platlib"}:
+        parts = parts[2:]
+    return len(parts) == 2 and parts[1] == "plugin.toml"
 
 
 def _hash_member(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zipfile
@@ -286,10 +287,67 @@ def test_a_damaged_deflate_stream_is_refused(tmp_path: Path) -> None:
 def test_flags_zipfile_cannot_read_are_refused(tmp_path: Path, flag: int) -> None:
     wheel = make_wheel(tmp_path)
     raw = bytearray(wheel.read_bytes())
-    central = raw.find(b"PK\x01\x02")
-    raw[central + 8] |= flag
+    raw[raw.find(b"PK\x03\x04") + 6] |= flag  # the local header...
+    raw[raw.find(b"PK\x01\x02") + 8] |= flag  # ...and the directory agree, on a flag zipfile lacks
     wheel.write_bytes(bytes(raw))
     assert "member 'demo/__init__.py' cannot be read" in refusal(wheel).message
+
+
+@pytest.mark.parametrize(
+    ("offset", "what"),
+    [
+        (6, "flags or compression method"),
+        (8, "flags or compression method"),
+        (14, "CRC or sizes"),
+        (18, "CRC or sizes"),
+        (22, "CRC or sizes"),
+    ],
+    ids=["flags", "method", "crc", "compressed-size", "size"],
+)
+def test_a_local_header_that_disagrees_with_the_directory_is_refused(
+    tmp_path: Path, offset: int, what: str
+) -> None:
+    """zipfile trusts the directory, a streaming reader the local header: they must agree."""
+    wheel = make_wheel(tmp_path)
+    raw = bytearray(wheel.read_bytes())
+    raw[raw.find(b"PK\x03\x04") + offset] ^= 0x04
+    wheel.write_bytes(bytes(raw))
+    message = refusal(wheel).message
+    assert "member 'demo/__init__.py': its local header and the central directory" in message
+    assert f"disagree on its {what}" in message
+
+
+def test_a_data_descriptor_must_repeat_the_directory(tmp_path: Path) -> None:
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(_Unseekable(wheel.open("wb")), "w") as archive:  # descriptors
+        archive.writestr("demo/__init__.py", b"x = 1\n")
+    raw = bytearray(wheel.read_bytes())
+    descriptor = raw.find(b"PK\x07\x08")
+    assert descriptor > 0
+    assert read_archive(wheel).members[0].size == 6
+    raw[descriptor + 8] ^= 0x01  # its compressed size
+    wheel.write_bytes(bytes(raw))
+    assert "disagree on its data descriptor" in refusal(wheel).message
+
+
+class _Unseekable(io.RawIOBase):
+    """A file zipfile cannot seek back in, so it writes data descriptors."""
+
+    def __init__(self, file: io.BufferedWriter) -> None:
+        self._file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        return self._file.write(data)  # type: ignore[arg-type]  # zipfile writes bytes
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def test_a_zip_version_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
@@ -298,3 +356,14 @@ def test_a_zip_version_zipfile_cannot_read_is_refused(tmp_path: Path) -> None:
     raw[raw.find(b"PK\x01\x02") + 6] = 0xFF  # version needed to extract: 25.5
     wheel.write_bytes(bytes(raw))
     assert "not a readable zip archive" in refusal(wheel).message
+
+
+def test_the_metadata_kept_in_memory_has_a_total_limit(tmp_path: Path) -> None:
+    """Many small plugin.toml files that inflate well cannot fill the memory."""
+    extra = {f"pkg{i}/plugin.toml": b"#" * 400 for i in range(10)}
+    wheel = make_wheel(tmp_path, extra=extra)
+    error = refusal(wheel, ArchiveLimits(max_kept_bytes=2000))
+    assert "its metadata files total more than 2000 bytes" in error.message
+    kept = read_archive(wheel).kept
+    assert "pkg3/plugin.toml" in kept
+    assert "demo/plugin.py" not in kept
