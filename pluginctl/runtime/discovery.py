@@ -187,8 +187,8 @@ def discover_installed() -> DiscoveryReport:
     a name claimed by two distributions (neither is used).
     """
     found: defaultdict[str, list[PluginSource]] = defaultdict(list)
-    problems: list[DiscoveryProblem] = []
-    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_entry_point_key):
+    readable, problems = _readable(entry_points(group=ENTRY_POINT_GROUP))
+    for entry_point in sorted(readable, key=_entry_point_key):
         try:
             plugin = _from_entry_point(entry_point)
         except UserError as exc:
@@ -203,6 +203,28 @@ def discover_installed() -> DiscoveryReport:
             where = " and ".join(c.location for c in claimants)
             problems.append(DiscoveryProblem(name, where, _installed_twice(name, claimants)))
     return DiscoveryReport(plugins, sorted(problems, key=_by_name))
+
+
+def _readable(found: Iterable[EntryPoint]) -> tuple[list[EntryPoint], list[DiscoveryProblem]]:
+    """The entry points whose distribution's METADATA can be read, and a problem for each other."""
+    readable: list[EntryPoint] = []
+    problems: list[DiscoveryProblem] = []
+    for entry_point in found:
+        try:
+            if entry_point.dist is not None:
+                _ = entry_point.dist.name, entry_point.dist.version
+        except (UnicodeDecodeError, OSError):
+            error = ProjectError(
+                f"the distribution of entry point {entry_point.name} = {entry_point.value!r}"
+                " has a METADATA file that cannot be read as UTF-8 text",
+                hint="reinstall the plugin from its signed wheel: pluginctl install WHEEL",
+            )
+            problems.append(
+                DiscoveryProblem(entry_point.name, f"entry point {entry_point.name}", error)
+            )
+        else:
+            readable.append(entry_point)
+    return readable, problems
 
 
 def load_source(path: Path) -> PluginSource:

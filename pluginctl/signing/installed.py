@@ -95,8 +95,19 @@ def verify_installed(
         UserError: nothing called ``name`` is installed.
     """
     dist = find_distribution(name) if isinstance(name, str) else name
-    report = VerifyReport(f"installed {dist.name} {dist.version}")
-    report.project, report.version = canonicalize_name(dist.name), dist.version
+    try:
+        project, version = dist.name, dist.version
+    except (UnicodeDecodeError, OSError):
+        where = name if isinstance(name, str) else "a distribution"
+        report = VerifyReport(f"installed {where}")
+        report.error = SignatureError(
+            f"{where}: its METADATA cannot be read as UTF-8 text",
+            check="input",
+            hint="reinstall it from its signed wheel: pluginctl install WHEEL",
+        )
+        return report
+    report = VerifyReport(f"installed {project} {version}")
+    report.project, report.version = canonicalize_name(project), version
     try:
         _verify(dist, report, trust=trust, today=today)
     except SignatureError as exc:

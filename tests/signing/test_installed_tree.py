@@ -131,3 +131,20 @@ def test_installer_files_that_are_not_utf8_are_no_crash(
     report = verify_installed(Distribution.at(dist_info), trust=trust[1])
     assert report.error is not None
     assert report.error.files == (("demo-1.0.dist-info/entry_points.txt", "modified"),)
+
+
+def test_metadata_that_is_not_utf8_is_refused_and_discovery_survives_it(
+    site: Path, trust: tuple[SigningKey, TrustStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist_info = site / "demo-1.0.dist-info"
+    metadata = dist_info / "METADATA"
+    metadata.write_bytes(metadata.read_bytes().replace(b"A demo plugin.", b"\xff\xfe demo"))
+    report = verify_installed(Distribution.at(dist_info), trust=trust[1])
+    assert report.error is not None
+    assert report.error.check in {"input", "files"}
+    monkeypatch.syspath_prepend(str(site))
+    from pluginctl.runtime.discovery import discover_installed
+
+    found = discover_installed()
+    assert "demo" not in [plugin.name for plugin in found.plugins]
+    assert [problem.name for problem in found.problems] == ["demo"]
