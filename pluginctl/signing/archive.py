@@ -33,14 +33,19 @@ from __future__ import annotations
 
 import hashlib
 import stat
-import struct
 import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, BinaryIO
 
-from pluginctl.errors import SignatureError
+from pluginctl.signing._zip_framing import (
+    EOCD_SIZE,
+    Central,
+    check_layout,
+    end_of_central_directory,
+    refuse,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,26 +54,13 @@ if TYPE_CHECKING:
 __all__ = ["Archive", "ArchiveLimits", "Member", "name_problem", "read_archive"]
 
 _CHUNK = 1 << 20
-_EOCD = struct.Struct("<4s4H2LH")
-_EOCD_SIGNATURE = b"PK\x05\x06"
-_ZIP64_LOCATOR = struct.Struct("<4sLQL")
-_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
-_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
-_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-_LOCAL_SIGNATURE = b"PK\x03\x04"
-_DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
-_ZIP64_MARK = 0xFFFFFFFF
-_ZIP64_EXTRA = 0x0001
 _UTF8_FLAG = 0x800
-_DESCRIPTOR_FLAG = 0x8
 _ENCRYPTED_FLAG = 0x1
 _UNIX = 3
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 #: What zipfile raises for a member it cannot read: a bad CRC or deflate stream, flags
 #: it does not implement (patched data, strong encryption), a truncated member.
 _READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError)
-_HINT = "the wheel is damaged or was tampered with: rebuild it with pluginctl build"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,125 +129,40 @@ def read_archive(path: Path, *, limits: ArchiveLimits | None = None) -> Archive:
     limits = limits or ArchiveLimits()
     with path.open("rb") as file:
         size = _file_size(path, file, limits)
-        central = _end_of_central_directory(path, file, size)
+        central = end_of_central_directory(path, file, size)
         try:
             archive = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError) as exc:
-            raise _refuse(path, f"not a readable zip archive ({exc})") from None
+            raise refuse(path, f"not a readable zip archive ({exc})") from None
         with archive:
             infos = archive.infolist()
             _check_entries(path, infos, central, limits)
-            _check_layout(path, file, infos, central)
+            check_layout(path, file, infos, central)
             members, kept = _hash_members(path, archive, infos, limits)
         return Archive(path, _sha256(file), size, tuple(members), kept)
 
 
-# ---------------------------------------------------------------- structure
-
-
-@dataclass(frozen=True, slots=True)
-class _Central:
-    """Where the central directory is, from the end record."""
-
-    entries: int
-    offset: int
-    size: int
+# ---------------------------------------------------------------- entries
 
 
 def _file_size(path: Path, file: BinaryIO, limits: ArchiveLimits) -> int:
     size = file.seek(0, 2)
     if size > limits.max_file_bytes:
-        raise _refuse(path, f"{size} bytes, past the limit of {limits.max_file_bytes}")
-    if size < _EOCD.size:
-        raise _refuse(path, f"{size} bytes: too short to be a zip archive")
+        raise refuse(path, f"{size} bytes, past the limit of {limits.max_file_bytes}")
+    if size < EOCD_SIZE:
+        raise refuse(path, f"{size} bytes: too short to be a zip archive")
     return size
 
 
-def _end_of_central_directory(path: Path, file: BinaryIO, size: int) -> _Central:
-    """The end record must be the file's last bytes: nothing may follow it.
-
-    Nor may another end record's signature follow its start (in its comment): zipfile
-    reads the last one it finds, so two readers would see two archives.
-    """
-    tail_size = min(size, _EOCD.size + 0xFFFF)
-    file.seek(size - tail_size)
-    tail = file.read(tail_size)
-    at = tail.rfind(_EOCD_SIGNATURE)
-    while at >= 0:
-        fields = _EOCD.unpack_from(tail, at) if at + _EOCD.size <= len(tail) else None
-        if fields is not None and at + _EOCD.size + fields[7] == len(tail):
-            if tail.find(_EOCD_SIGNATURE, at + 1) >= 0:
-                raise _refuse(
-                    path,
-                    "a second zip end record signature in the archive comment"
-                    " (zip readers would disagree on where the archive is)",
-                )
-            return _central_from(path, file, size - tail_size + at, fields)
-        at = tail.rfind(_EOCD_SIGNATURE, 0, at)
-    raise _refuse(path, "no zip end record at the end of the file (bytes appended, or truncated)")
-
-
-def _central_from(
-    path: Path,
-    file: BinaryIO,
-    eocd_at: int,
-    fields: tuple[bytes, int, int, int, int, int, int, int],
-) -> _Central:
-    _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _ = fields
-    if disk or cd_disk or disk_entries != entries:
-        raise _refuse(path, "a multi-disk zip archive")
-    end = eocd_at
-    if eocd_at >= _ZIP64_LOCATOR.size:
-        file.seek(eocd_at - _ZIP64_LOCATOR.size)
-        locator = _ZIP64_LOCATOR.unpack(file.read(_ZIP64_LOCATOR.size))
-        if locator[0] == _ZIP64_LOCATOR_SIGNATURE:
-            entries, cd_size, cd_offset = _zip64_end(path, file, locator, eocd_at)
-            end = locator[2]
-    hidden = end - (cd_offset + cd_size)
-    if hidden > 0:
-        raise _refuse(path, f"{hidden} unlisted bytes before the members (data prepended?)")
-    if hidden < 0:
-        raise _refuse(path, "the central directory overlaps the end record")
-    return _Central(entries, cd_offset, cd_size)
-
-
-def _zip64_end(
-    path: Path, file: BinaryIO, locator: tuple[bytes, int, int, int], eocd_at: int
-) -> tuple[int, int, int]:
-    """Entries, size and offset of the central directory from the zip64 end record.
-
-    The record must sit right before its locator, with no extensible data: that is
-    where zipfile reads it, whatever the locator says.
-    """
-    _, disk, record_at, disks = locator
-    if disk or disks > 1:
-        raise _refuse(path, "a multi-disk zip archive")
-    expected = eocd_at - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
-    if record_at != expected:
-        raise _refuse(
-            path,
-            f"the zip64 end record locator points at byte {record_at}, not at the record"
-            f" right before it (byte {expected})",
-        )
-    file.seek(record_at)
-    record = _ZIP64_EOCD.unpack(file.read(_ZIP64_EOCD.size))
-    signature, record_size, _, _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset = record
-    if signature != _ZIP64_EOCD_SIGNATURE or record_size != _ZIP64_EOCD.size - 12:
-        raise _refuse(path, "no well-formed zip64 end record before its locator")
-    if disk or cd_disk or disk_entries != entries:
-        raise _refuse(path, "a multi-disk zip archive")
-    return int(entries), int(cd_size), int(cd_offset)
-
-
 def _check_entries(
-    path: Path, infos: list[zipfile.ZipInfo], central: _Central, limits: ArchiveLimits
+    path: Path, infos: list[zipfile.ZipInfo], central: Central, limits: ArchiveLimits
 ) -> None:
     if len(infos) != central.entries:
-        raise _refuse(
+        raise refuse(
             path, f"the end record says {central.entries} members, the directory has {len(infos)}"
         )
     if len(infos) > limits.max_members:
-        raise _refuse(path, f"{len(infos)} members, past the limit of {limits.max_members}")
+        raise refuse(path, f"{len(infos)} members, past the limit of {limits.max_members}")
     total = 0
     seen: dict[str, str] = {}
     for info in infos:
@@ -265,7 +172,7 @@ def _check_entries(
         _check_collision(path, info.filename, seen)
         total += info.file_size
         if total > limits.max_total_bytes:
-            raise _refuse(
+            raise refuse(
                 path,
                 f"members total more than {limits.max_total_bytes} bytes uncompressed, past"
                 f" the limit of {limits.max_total_bytes} (a zip bomb?)",
@@ -275,12 +182,12 @@ def _check_entries(
 def _check_name(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     name = info.orig_filename  # zipfile cuts filename at a NUL; other tools may not
     if not name.isascii() and not info.flag_bits & _UTF8_FLAG:
-        raise _refuse(path, f"member {name!r}: a non-ASCII name not marked as UTF-8")
+        raise refuse(path, f"member {name!r}: a non-ASCII name not marked as UTF-8")
     problem = name_problem(name)
     if problem is None and len(name.encode()) > limits.max_name_bytes:
         problem = f"a name longer than {limits.max_name_bytes} bytes"
     if problem is not None:
-        raise _refuse(path, f"member {name!r}: {problem}")
+        raise refuse(path, f"member {name!r}: {problem}")
 
 
 def name_problem(name: str) -> str | None:
@@ -310,9 +217,9 @@ def name_problem(name: str) -> str | None:
 def _check_kind(path: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename
     if info.flag_bits & _ENCRYPTED_FLAG:
-        raise _refuse(path, f"member {name!r} is encrypted")
+        raise refuse(path, f"member {name!r} is encrypted")
     if info.compress_type not in _COMPRESSIONS:
-        raise _refuse(
+        raise refuse(
             path,
             f"member {name!r}: compression method {info.compress_type};"
             " a wheel may use only stored (0) or deflate (8)",
@@ -321,24 +228,24 @@ def _check_kind(path: Path, info: zipfile.ZipInfo) -> None:
     if info.create_system == _UNIX and mode:
         kind = stat.S_IFMT(mode)
         if kind == stat.S_IFLNK:
-            raise _refuse(path, f"member {name!r} is a symbolic link")
+            raise refuse(path, f"member {name!r} is a symbolic link")
         if kind not in (stat.S_IFREG, stat.S_IFDIR, 0):
-            raise _refuse(path, f"member {name!r} is a device, FIFO or socket, not a file")
+            raise refuse(path, f"member {name!r} is a device, FIFO or socket, not a file")
     if name.endswith("/") and info.file_size:
-        raise _refuse(path, f"directory member {name!r} holds {info.file_size} bytes")
+        raise refuse(path, f"directory member {name!r} holds {info.file_size} bytes")
 
 
 def _check_size(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     name, size = info.filename, info.file_size
     if size > limits.max_member_bytes:
-        raise _refuse(
+        raise refuse(
             path,
             f"member {name!r}: {size} bytes uncompressed, past the limit of"
             f" {limits.max_member_bytes}",
         )
     if size > _CHUNK and size > limits.max_ratio * max(info.compress_size, 1):
         ratio = size // max(info.compress_size, 1)
-        raise _refuse(
+        raise refuse(
             path,
             f"member {name!r} inflates {ratio}:1, past the limit of"
             f" {limits.max_ratio}:1 (a zip bomb?)",
@@ -354,104 +261,8 @@ def _check_collision(path: Path, name: str, seen: dict[str, str]) -> None:
             if other == name
             else f"as {other!r} and {name!r}, equal after case folding or Unicode normalisation"
         )
-        raise _refuse(path, f"member {name!r} is in the archive {how}")
+        raise refuse(path, f"member {name!r} is in the archive {how}")
     seen[key] = name
-
-
-def _check_layout(
-    path: Path, file: BinaryIO, infos: list[zipfile.ZipInfo], central: _Central
-) -> None:
-    """Members must follow each other from byte 0 to the central directory, no gaps."""
-    expected = 0
-    for info in sorted(infos, key=lambda i: i.header_offset):
-        if info.header_offset != expected:
-            where = (
-                "before the first member" if expected == 0 else f"after {_previous(infos, info)!r}"
-            )
-            raise _refuse(path, f"unlisted bytes or overlapping members {where}")
-        expected = _member_end(path, file, info)
-    if expected != central.offset:
-        raise _refuse(path, "unlisted bytes between the last member and the central directory")
-
-
-def _previous(infos: list[zipfile.ZipInfo], info: zipfile.ZipInfo) -> str:
-    before = [i for i in infos if i.header_offset < info.header_offset]
-    return max(before, key=lambda i: i.header_offset).filename if before else ""
-
-
-def _member_end(path: Path, file: BinaryIO, info: zipfile.ZipInfo) -> int:
-    """Where ``info``'s data (and data descriptor) ends; its local header must agree.
-
-    Readers differ in which header they trust: zipfile (and so pip) reads sizes from
-    the central directory, a streaming reader from the local header or the data
-    descriptor. Both must say the same, or two installers could unpack two wheels.
-    """
-    file.seek(info.header_offset)
-    header = file.read(_LOCAL_HEADER.size)
-    if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
-        raise _refuse(path, f"member {info.filename!r}: no local header where the directory says")
-    fields = _LOCAL_HEADER.unpack(header)
-    flags, method = int(fields[2]), int(fields[3])
-    crc, compressed, size = int(fields[6]), int(fields[7]), int(fields[8])
-    name_length, extra_length = int(fields[9]), int(fields[10])
-    if file.read(name_length) != info.orig_filename.encode(
-        "utf-8" if info.flag_bits & _UTF8_FLAG else "cp437"
-    ):
-        raise _refuse(
-            path, f"member {info.filename!r}: its local name differs from the directory's"
-        )
-    extra = file.read(extra_length)
-    if flags != info.flag_bits or method != info.compress_type:
-        raise _disagree(path, info, "flags or compression method")
-    if not flags & _DESCRIPTOR_FLAG and not _same_sizes(info, crc, compressed, size):
-        raise _disagree(path, info, "CRC or sizes")
-    end: int = (
-        info.header_offset + _LOCAL_HEADER.size + name_length + extra_length + info.compress_size
-    )
-    if flags & _DESCRIPTOR_FLAG:
-        end = _descriptor_end(path, file, info, end, zip64=_has_zip64(extra))
-    return end
-
-
-def _same_sizes(info: zipfile.ZipInfo, crc: int, compressed: int, size: int) -> bool:
-    if _ZIP64_MARK in (compressed, size):  # the real sizes are in the zip64 extra field
-        return crc == info.CRC
-    return (crc, compressed, size) == (info.CRC, info.compress_size, info.file_size)
-
-
-def _descriptor_end(
-    path: Path, file: BinaryIO, info: zipfile.ZipInfo, at: int, *, zip64: bool
-) -> int:
-    """The data descriptor after ``info``'s data must repeat the directory's CRC and sizes."""
-    file.seek(at)
-    fields = struct.Struct("<L2Q" if zip64 else "<3L")
-    head = file.read(4)
-    signed = head == _DESCRIPTOR_SIGNATURE
-    body = file.read(fields.size - 4) if not signed else file.read(fields.size)
-    raw = body if signed else head + body
-    if len(raw) != fields.size:
-        raise _disagree(path, info, "data descriptor")
-    if fields.unpack(raw) != (info.CRC, info.compress_size, info.file_size):
-        raise _disagree(path, info, "data descriptor")
-    return at + fields.size + (4 if signed else 0)
-
-
-def _has_zip64(extra: bytes) -> bool:
-    at = 0
-    while at + 4 <= len(extra):
-        kind, length = struct.unpack_from("<2H", extra, at)
-        if kind == _ZIP64_EXTRA:
-            return True
-        at += 4 + length
-    return False
-
-
-def _disagree(path: Path, info: zipfile.ZipInfo, what: str) -> SignatureError:
-    return _refuse(
-        path,
-        f"member {info.filename!r}: its local header and the central directory disagree on"
-        f" its {what}",
-    )
 
 
 # ---------------------------------------------------------------- contents
@@ -468,7 +279,7 @@ def _hash_members(
             continue
         keep = _kept(info.filename) and info.file_size <= limits.max_kept_bytes
         if keep and kept_bytes + info.file_size > limits.max_kept_bytes:
-            raise _refuse(
+            raise refuse(
                 path,
                 f"its metadata files total more than {limits.max_kept_bytes} bytes, past the limit",
             )
@@ -504,9 +315,9 @@ def _hash_member(
                 if keep:
                     chunks.append(chunk)
     except _READ_ERRORS as exc:
-        raise _refuse(path, f"member {info.filename!r} cannot be read: {exc}") from None
+        raise refuse(path, f"member {info.filename!r} cannot be read: {exc}") from None
     if size != info.file_size:
-        raise _refuse(
+        raise refuse(
             path, f"member {info.filename!r}: {size} bytes, the directory says {info.file_size}"
         )
     return digest.hexdigest(), size, b"".join(chunks) if keep else None
@@ -523,7 +334,3 @@ def _sha256(file: BinaryIO) -> str:
     for chunk in _chunks(file):
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def _refuse(path: Path, message: str) -> SignatureError:
-    return SignatureError(f"{path.name}: {message}", check="archive", hint=_HINT)
