@@ -9,11 +9,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pluginctl.cli._keys_output import (
+    _protection,
+    _validity,
+    entry_view,
+    escape,
+    key_view,
+    out,
+    print_json_data,
+    show_own,
+    show_rotation,
+    show_trusted,
+    warn,
+)
+
 if TYPE_CHECKING:
-    from pluginctl.signing.keys import KeyInfo, KeyRing
+    from pluginctl.signing.keys import KeyRing
     from pluginctl.signing.public import PublicKey
-    from pluginctl.signing.rotation import Rotation
-    from pluginctl.signing.trust import StoredEntry, TrustStore
+    from pluginctl.signing.trust import TrustStore
 
 __all__ = ["app"]
 
@@ -92,15 +105,15 @@ def generate(
     ring = KeyRing.default()
     key = ring.generate(name or _default_name(), passphrase=_new_passphrase(no_passphrase))
     info = ring.info(key.key_id)
-    _out(f"[green]generated[/] key {key.key_id} ({_escape(key.name)}), now your default key")
-    _out(f"  private key  {_escape(str(info.path))} ({_protection(info)})")
-    _out(f"  public key   {key.public.to_text()}")
+    out(f"[green]generated[/] key {key.key_id} ({escape(key.name)}), now your default key")
+    out(f"  private key  {escape(str(info.path))} ({_protection(info)})")
+    out(f"  public key   {key.public.to_text()}")
     if not no_trust:
         store = _stores(None)
         entry = store.trust(key.public, name=key.name, projects=scope or ["*"])
         scopes = ", ".join(entry.projects)
-        _out(f"  trusted for  {_escape(scopes)} in {_escape(str(store.user_file))}")
-    _out("share the public key with: pluginctl keys export")
+        out(f"  trusted for  {escape(scopes)} in {escape(str(store.user_file))}")
+    out("share the public key with: pluginctl keys export")
 
 
 @app.command("list")
@@ -111,17 +124,17 @@ def list_keys(*, project_file: ProjectFile = None, json_output: Json = False) ->
     ring = KeyRing.default()
     own, store = ring.keys(), _stores(project_file)
     if json_output:
-        _json(
+        print_json_data(
             {
                 "key_ring": str(ring.directory),
-                "keys": [_key_view(info) for info in own],
+                "keys": [key_view(info) for info in own],
                 "trust_stores": {"user": str(store.user_file), "project": str(store.project_file)},
-                "trusted": [_entry_view(stored) for stored in store.entries()],
+                "trusted": [entry_view(stored) for stored in store.entries()],
             }
         )
         return
-    _show_own(ring, own)
-    _show_trusted(store)
+    show_own(ring, own)
+    show_trusted(store)
 
 
 @app.command("export")
@@ -142,7 +155,7 @@ def export(
     ring = KeyRing.default()
     text = ring.export_private(key) if private else ring.export_public(key).to_text() + "\n"
     if private:
-        _warn(
+        warn(
             "this is a private key: whoever holds it signs as you. Keep it secret, e.g. as the"
             " CI secret PLUGINCTL_SIGNING_KEY (and its passphrase as PLUGINCTL_KEY_PASSPHRASE)"
         )
@@ -151,7 +164,7 @@ def export(
         return
     write_atomically(output, text.encode("ascii"), mode=0o600 if private else 0o644)
     what = "private key" if private else "public key"
-    _out(f"wrote the {what} of key {ring.info(key).short_id} to {_escape(str(output))}")
+    out(f"wrote the {what} of key {ring.info(key).short_id} to {escape(str(output))}")
 
 
 @app.command("import")
@@ -173,7 +186,7 @@ def import_key(
         stored = _new_passphrase(no_passphrase)
         key = KeyRing.default().import_private(text, passphrase=stored, name=name)
     protection = "encrypted" if stored is not None else "not encrypted"
-    _out(f"[green]imported[/] key {key.key_id} ({_escape(key.name)}), {protection}")
+    out(f"[green]imported[/] key {key.key_id} ({escape(key.name)}), {protection}")
 
 
 @app.command("trust")
@@ -210,10 +223,10 @@ def trust(
         force=force,
     )
     where = store.project_file if project or project_file else store.user_file
-    _out(
-        f"[green]trusted[/] key {entry.short_id} ({_escape(entry.name)}) for"
-        f" {_escape(', '.join(entry.projects))}{_validity(entry.not_before, entry.not_after)}"
-        f" in {_escape(str(where))}"
+    out(
+        f"[green]trusted[/] key {entry.short_id} ({escape(entry.name)}) for"
+        f" {escape(', '.join(entry.projects))}{_validity(entry.not_before, entry.not_after)}"
+        f" in {escape(str(where))}"
     )
 
 
@@ -230,7 +243,7 @@ def untrust(
     in_project = project or project_file is not None
     entry = store.untrust(store.resolve(key), project=in_project, force=force)
     where = store.project_file if in_project else store.user_file
-    _out(f"removed key {entry.short_id} ({_escape(entry.name)}) from {_escape(str(where))}")
+    out(f"removed key {entry.short_id} ({escape(entry.name)}) from {escape(str(where))}")
 
 
 @app.command("revoke")
@@ -249,12 +262,12 @@ def revoke(
     in_project = project or project_file is not None
     entry = store.revoke(public.key_id, reason=reason, project=in_project, public=public)
     where = store.project_file if in_project else store.user_file
-    _out(f"[red]revoked[/] key {entry.short_id} ({_escape(entry.name)}) in {_escape(str(where))}")
+    out(f"[red]revoked[/] key {entry.short_id} ({escape(entry.name)}) in {escape(str(where))}")
     own = ring.keys()
     if any(info.key_id == public.key_id for info in own):
         ring.retire(public.key_id)
-        _out("it was one of your keys: it is retired and signs no more; make a new one with:")
-        _out(f"  pluginctl keys rotate {entry.short_id}")
+        out("it was one of your keys: it is retired and signs no more; make a new one with:")
+        out(f"  pluginctl keys rotate {entry.short_id}")
 
 
 @app.command("rotate")
@@ -266,7 +279,7 @@ def rotate(key: KeyArg = None, *, no_passphrase: NoPassphrase = False) -> None:
     done = rotate_key(
         KeyRing.default(), _stores(None), key, passphrase=_new_passphrase(no_passphrase)
     )
-    _show_rotation(done)
+    show_rotation(done)
 
 
 # -- inside ------------------------------------------------------------------------
@@ -357,117 +370,3 @@ def _known_name(public: PublicKey, store: TrustStore, ring: KeyRing) -> str:
     own = ring.keys()
     names += [info.name for info in own if info.key_id == public.key_id]
     return names[0] if names else f"key {public.short_id}"
-
-
-def _protection(info: KeyInfo) -> str:
-    return "encrypted" if info.encrypted else "NOT encrypted"
-
-
-def _validity(not_before: object, not_after: object) -> str:
-    if not_before is None and not_after is None:
-        return ""
-    return f", valid {not_before or '…'} to {not_after or '…'}"
-
-
-def _show_own(ring: KeyRing, own: list[KeyInfo]) -> None:
-    from rich.table import Table
-
-    if not own:
-        _out(f"no keys of your own in {_escape(str(ring.directory))}: pluginctl keys generate")
-        return
-    table = Table("", "key", "name", "status", "file", "created", box=None, pad_edge=False)
-    for info in own:
-        table.add_row(
-            "*" if info.default else "",
-            info.short_id,
-            _escape(info.name),
-            info.status,
-            _protection(info),
-            info.created.date().isoformat(),
-        )
-    _out(f"your keys ({_escape(str(ring.directory))}; * = default):")
-    _out(table)
-
-
-def _show_trusted(store: TrustStore) -> None:
-    from rich.table import Table
-
-    entries = store.entries()
-    if not entries:
-        _out("no trusted keys: pluginctl keys trust KEY --scope PATTERN")
-        return
-    table = Table("key", "name", "status", "may sign", "valid", "store", box=None, pad_edge=False)
-    for stored in entries:
-        entry = stored.entry
-        status = entry.status + (f" ({entry.reason})" if entry.reason else "")
-        table.add_row(
-            entry.short_id,
-            _escape(entry.name),
-            _STATUS_STYLE[entry.status].format(_escape(status)),
-            _escape(", ".join(entry.projects)),
-            _validity(entry.not_before, entry.not_after).removeprefix(", valid ") or "always",
-            stored.store,
-        )
-    files = {f"{stored.store}: {stored.path}" for stored in entries}
-    _out(f"trusted keys ({_escape('; '.join(sorted(files)))}):")
-    _out(table)
-
-
-_STATUS_STYLE = {"active": "[green]{}[/]", "retired": "[yellow]{}[/]", "revoked": "[red]{}[/]"}
-
-
-def _show_rotation(done: Rotation) -> None:
-    _out(f"[yellow]retired[/] key {done.old.key_id} ({_escape(done.old.name)})")
-    for stored in done.retired_in:
-        _out(f"  marked retired in {_escape(str(stored.path))}")
-    _out(f"[green]new[/] key {done.new.key_id}, now your default key")
-    _out(f"  trusted for {_escape(', '.join(done.projects))} in your own trust store")
-    _out("publish the new public key where the old one was trusted:")
-    _out("  pluginctl keys export -o new-key.pub")
-    scopes = " ".join(f"--scope '{pattern}'" for pattern in done.projects)
-    _out(f"  pluginctl keys trust new-key.pub {_escape(scopes)} --project")
-
-
-def _key_view(info: KeyInfo) -> dict[str, object]:
-    return {
-        "key_id": info.key_id,
-        "name": info.name,
-        "status": info.status,
-        "default": info.default,
-        "encrypted": info.encrypted,
-        "created": info.created.isoformat(),
-        "retired": info.retired.isoformat() if info.retired else None,
-        "public_key": info.public.to_text(),
-        "path": str(info.path),
-    }
-
-
-def _entry_view(stored: StoredEntry) -> dict[str, object]:
-    import msgspec
-
-    view: dict[str, object] = msgspec.to_builtins(stored.entry)
-    return {"key_id": view.pop("id"), **view, "store": stored.store, "file": str(stored.path)}
-
-
-def _json(data: object) -> None:
-    from pluginctl.cli._output import print_json
-
-    print_json(data)
-
-
-def _out(renderable: object) -> None:
-    from pluginctl.cli._output import console
-
-    console().print(renderable)
-
-
-def _warn(text: str) -> None:
-    from pluginctl.cli._output import err_console
-
-    err_console().print(f"[bold yellow]warning:[/] {_escape(text)}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
