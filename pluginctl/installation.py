@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pluginctl.errors import SignatureError, UserError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
     from pluginctl.manifest import Manifest
@@ -68,11 +68,7 @@ def verify_candidates(wheels: Sequence[Path], *, trust: TrustStore) -> list[Cand
 
 
 def install_wheels(
-    candidates: Sequence[Candidate],
-    *,
-    trust: TrustStore,
-    reinstall: bool = False,
-    runner: Callable[[list[str]], subprocess.CompletedProcess[str]] | None = None,
+    candidates: Sequence[Candidate], *, trust: TrustStore, reinstall: bool = False
 ) -> list[InstallResult]:
     """Install verified ``candidates`` into this environment and keep their signatures.
 
@@ -83,9 +79,13 @@ def install_wheels(
     from pluginctl.signing.installed import attach_signature, verify_installed
     from pluginctl.signing.sign import signature_path
 
-    command = _installer() + (["--reinstall"] if reinstall and _uses_uv() else [])
-    command += ["--force-reinstall"] if reinstall and not _uses_uv() else []
-    done = (runner or _run)([*command, *(str(c.wheel) for c in candidates)])
+    command = _installer(reinstall=reinstall)
+    done = subprocess.run(
+        [*command, *(str(c.wheel) for c in candidates)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise UserError(
@@ -111,16 +111,11 @@ def install_wheels(
     return results
 
 
-def _uses_uv() -> bool:
-    return shutil.which("uv") is not None
-
-
-def _installer() -> list[str]:
+def _installer(*, reinstall: bool) -> list[str]:
+    """Uv when it is on PATH (fast), else this interpreter's pip."""
     uv = shutil.which("uv")
     if uv is not None:
-        return [uv, "pip", "install", "--quiet", "--python", sys.executable]
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--no-input"]
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
+        again = ["--reinstall"] if reinstall else []
+        return [uv, "pip", "install", "--quiet", *again, "--python", sys.executable]
+    again = ["--force-reinstall"] if reinstall else []
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--no-input", *again]
