@@ -28,6 +28,7 @@ __all__ = [
     "ProjectError",
     "ProtocolViolation",
     "RateLimited",
+    "RegistryError",
     "RemoteError",
     "ResolutionError",
     "RuntimeFault",
@@ -179,6 +180,10 @@ class SignatureError(UserError):
         super().__init__(message, hint=hint)
         self.check = check
         self.files = tuple(files)
+
+
+class RegistryError(UserError):
+    """A registry refused a file, a name or a request: it says which rule, and the fix."""
 
 
 class SigningKeyError(UserError):

@@ -52,6 +52,7 @@ __all__ = [
     "check_metadata",
     "check_policy",
     "check_record",
+    "dist_info_dir",
     "file_sha256",
     "install_path",
     "parse_name",
@@ -119,7 +120,7 @@ def install_path(member: str) -> str | None:
 
 def check_record(archive: Archive, name: WheelName) -> None:
     """RECORD lists exactly the archive's files, each hashed (sha256+) and sized right."""
-    dist_info = _dist_info(archive, name)
+    dist_info = dist_info_dir(archive, name)
     record_path = f"{dist_info}/RECORD"
     rows = _record_rows(archive, record_path)
     members = {m.path: m for m in archive.members}
@@ -238,7 +239,7 @@ def _policy_problem(path: str) -> str | None:
 
 def check_metadata(archive: Archive, name: WheelName) -> None:
     """One ``.dist-info``, named for the wheel; METADATA and WHEEL agree with the name."""
-    dist_info = _dist_info(archive, name)
+    dist_info = dist_info_dir(archive, name)
     headers = _headers(archive, f"{dist_info}/METADATA")
     meta_name, meta_version = headers.get("Name", ""), headers.get("Version", "")
     if canonicalize_name(meta_name) != name.project:
@@ -256,7 +257,8 @@ def check_metadata(archive: Archive, name: WheelName) -> None:
         )
 
 
-def _dist_info(archive: Archive, name: WheelName) -> str:
+def dist_info_dir(archive: Archive, name: WheelName) -> str:
+    """The one `.dist-info` directory of the wheel, which must be named for it."""
     found = sorted({m.path.split("/")[0] for m in archive.members if ".dist-info/" in m.path})
     if len(found) != 1:
         listed = ", ".join(found) or "none"
@@ -312,7 +314,7 @@ class PluginEntry:
 
 def read_plugin(archive: Archive, name: WheelName) -> PluginEntry:
     """The wheel's one ``pluginctl.plugins`` entry point and the ``plugin.toml`` beside it."""
-    dist_info = _dist_info(archive, name)
+    dist_info = dist_info_dir(archive, name)
     plugin_name, value = _entry_point(archive, f"{dist_info}/entry_points.txt")
     module = value.partition(":")[0].strip()
     installed = {install_path(m.path): m.path for m in archive.members}

@@ -1,0 +1,294 @@
+"""What a registry accepts: a wheel or an sdist, checked before it is stored.
+
+`inspect_dist` reads a file already on disk (the upload's staging copy) and returns
+what the index records about it, or raises `pluginctl.errors.RegistryError` naming
+the file, the rule and the fix:
+
+- the file name is a wheel's (PEP 427) or an sdist's (``NAME-VERSION.tar.gz``, PEP 625);
+- a wheel passes the archive checks of `pluginctl.signing.archive` (zip-slip names,
+  links, bombs, hidden bytes...), RECORD is complete and right, and METADATA agrees
+  with the file name;
+- a *plugin* wheel (one with a ``pluginctl.plugins`` entry point) also passes the
+  wheel policy and carries a signature that `pluginctl.signing.verify_wheel`
+  accepts with the registry's trust store: the registry never serves an unsigned
+  or tampered plugin;
+- an sdist is a gzip'd tar whose members are plain files and directories with safe
+  names, within size limits, with a PKG-INFO that agrees with the file name;
+- the core metadata is valid (`packaging.metadata`), UTF-8, and at most
+  ``MAX_METADATA_BYTES``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
+
+from pluginctl.errors import RegistryError, SignatureError
+from pluginctl.project import ENTRY_POINT_GROUP
+from pluginctl.signing.archive import name_problem
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pluginctl.manifest import Manifest
+    from pluginctl.signing.trust import TrustStore
+
+__all__ = ["MAX_METADATA_BYTES", "DistFile", "PluginFacts", "inspect_dist"]
+
+#: Core metadata past this size is refused: a description that big breaks pages.
+MAX_METADATA_BYTES = 1024 * 1024
+_MAX_SDIST_MEMBERS = 20_000
+_MAX_SDIST_BYTES = 512 * 1024 * 1024
+Kind = Literal["wheel", "sdist"]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFacts:
+    """What the marketplace shows of a plugin: from its signed manifest."""
+
+    category: str
+    tags: tuple[str, ...]
+    host: str
+    permissions: tuple[str, ...]
+    description: str
+    signers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, manifest: Manifest, signers: tuple[str, ...]) -> PluginFacts:
+        """The facts in ``manifest``, signed by the key ids ``signers``."""
+        return cls(
+            category=manifest.category,
+            tags=tuple(manifest.tags),
+            host=manifest.host,
+            permissions=tuple(manifest.permissions),
+            description=manifest.description,
+            signers=signers,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DistFile:
+    """A checked distribution file, as the index records it.
+
+    Attributes:
+        filename: The file's name, as uploaded.
+        project: The PEP 503 normalised project name.
+        name: The project name as its metadata spells it.
+        version: The version, normalised.
+        kind: ``wheel`` or ``sdist``.
+        sha256: The file's sha256, hex: recorded once, never recomputed to serve.
+        size: The file's size in bytes.
+        metadata: The core metadata (served as the PEP 658 ``.metadata`` file).
+        summary: The one-line summary.
+        requires_python: ``Requires-Python``, or "".
+        plugin: For a plugin wheel, its manifest's facts; else None.
+    """
+
+    filename: str
+    project: str
+    name: str
+    version: str
+    kind: Kind
+    sha256: str
+    size: int
+    metadata: bytes = field(repr=False)
+    summary: str = ""
+    requires_python: str = ""
+    plugin: PluginFacts | None = None
+
+
+def inspect_dist(path: Path, *, trust: TrustStore) -> DistFile:
+    """Check the distribution at ``path``, whose name is the one it is published under.
+
+    A plugin wheel's signature is ``<path>.sig``, beside it.
+
+    Raises:
+        RegistryError: naming what is wrong with the file.
+    """
+    filename = path.name
+    kind, project, version = _parse_filename(filename)
+    digest, size = _hash(path)
+    if kind == "wheel":
+        metadata, plugin = _inspect_wheel(path, trust)
+    else:
+        metadata, plugin = _inspect_sdist(path), None
+    parsed = _metadata(metadata, filename)
+    if canonicalize_name(parsed.name) != project or str(parsed.version) != version:
+        raise RegistryError(
+            f"{filename}: its metadata says {parsed.name} {parsed.version}, its file name"
+            f" {project} {version}",
+            hint="rebuild it: pluginctl build writes consistent names",
+        )
+    return DistFile(
+        filename=filename,
+        project=project,
+        name=parsed.name,
+        version=version,
+        kind=kind,
+        sha256=digest,
+        size=size,
+        metadata=metadata,
+        summary=(parsed.summary or "")[:512],
+        requires_python=str(parsed.requires_python or ""),
+        plugin=plugin,
+    )
+
+
+def _parse_filename(filename: str) -> tuple[Kind, str, str]:
+    problem = name_problem(filename)
+    if problem is not None or "/" in filename:
+        raise RegistryError(
+            f"{filename!r} is not a file name: {problem or 'it holds a slash'}",
+            hint="upload the file under its own name, e.g. NAME-VERSION-py3-none-any.whl",
+        )
+    try:
+        if filename.endswith(".whl"):
+            project, version, _, _ = parse_wheel_filename(filename)
+            return "wheel", str(project), str(version)
+        if filename.endswith(".tar.gz"):
+            project, version = parse_sdist_filename(filename)
+            return "sdist", str(project), str(version)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
+        raise RegistryError(
+            f"{filename}: not a valid distribution file name ({exc})",
+            hint="build it with pluginctl build, which names files as PEP 427 and 625 say",
+        ) from None
+    raise RegistryError(
+        f"{filename}: a registry takes wheels (.whl) and sdists (.tar.gz) only",
+        hint="build them with pluginctl build",
+    )
+
+
+def _hash(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+# ---------------------------------------------------------------- wheels
+
+
+def _inspect_wheel(path: Path, trust: TrustStore) -> tuple[bytes, PluginFacts | None]:
+    """Archive, RECORD and metadata for every wheel; the whole verification for a plugin's."""
+    from pluginctl.signing.archive import read_archive
+    from pluginctl.signing.wheel import check_metadata, check_record, dist_info_dir, parse_name
+
+    try:
+        name = parse_name(path.name)
+        archive = read_archive(path)
+        check_record(archive, name)
+        check_metadata(archive, name)
+        dist_info = dist_info_dir(archive, name)
+    except SignatureError as exc:
+        raise RegistryError(exc.message, hint=exc.hint) from None
+    metadata = archive.kept.get(f"{dist_info}/METADATA", b"")
+    entry_points = archive.kept.get(f"{dist_info}/entry_points.txt", b"")
+    if b"[" + ENTRY_POINT_GROUP.encode() + b"]" not in entry_points:
+        return metadata, None
+    return metadata, _verified_plugin(path, trust)
+
+
+def _verified_plugin(path: Path, trust: TrustStore) -> PluginFacts:
+    from pluginctl.signing.archive import read_archive
+    from pluginctl.signing.verify import verify_wheel
+    from pluginctl.signing.wheel import parse_name, read_plugin
+
+    report = verify_wheel(path, trust=trust)
+    if report.error is not None:
+        error = report.error
+        unsigned = error.check == "envelope" and "unsigned" in error.message
+        raise RegistryError(
+            f"{path.name}: a plugin wheel must verify to be published: {error.message}",
+            hint="sign it first: pluginctl sign " + path.name if unsigned else error.hint,
+        )
+    manifest = read_plugin(read_archive(path), parse_name(path.name)).manifest
+    signers = tuple(s.key_id for s in report.signers if s.trusted)
+    return PluginFacts.of(manifest, signers)
+
+
+# ---------------------------------------------------------------- sdists
+
+
+def _inspect_sdist(path: Path) -> bytes:
+    """A gzip'd tar of plain files and directories with safe names; its PKG-INFO."""
+    top = path.name.removesuffix(".tar.gz")
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            return _sdist_pkg_info(archive, path.name, top)
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise RegistryError(
+            f"{path.name}: not a readable .tar.gz ({exc})",
+            hint="build it with pluginctl build",
+        ) from None
+
+
+def _sdist_pkg_info(archive: tarfile.TarFile, filename: str, top: str) -> bytes:
+    pkg_info: bytes | None = None
+    total = 0
+    for count, member in enumerate(archive, start=1):
+        _check_sdist_member(member, filename, count)
+        total += member.size
+        if total > _MAX_SDIST_BYTES:
+            raise RegistryError(f"{filename}: more than {_MAX_SDIST_BYTES} bytes unpacked")
+        if member.name == f"{top}/PKG-INFO" and member.size <= MAX_METADATA_BYTES:
+            extracted = archive.extractfile(member)
+            pkg_info = extracted.read() if extracted is not None else None
+    if pkg_info is None:
+        raise RegistryError(
+            f"{filename}: no {top}/PKG-INFO (an sdist's metadata)",
+            hint="build it with pluginctl build",
+        )
+    return pkg_info
+
+
+def _check_sdist_member(member: tarfile.TarInfo, filename: str, count: int) -> None:
+    if count > _MAX_SDIST_MEMBERS:
+        raise RegistryError(f"{filename}: more than {_MAX_SDIST_MEMBERS} members")
+    problem = name_problem(member.name + ("/" if member.isdir() else ""))
+    if problem is None and not (member.isfile() or member.isdir()):
+        problem = "not a plain file or directory (a link or a device)"
+    if problem is not None:
+        raise RegistryError(
+            f"{filename}: member {member.name!r}: {problem}",
+            hint="the sdist is damaged or was tampered with: rebuild it with pluginctl build",
+        )
+
+
+# ---------------------------------------------------------------- metadata
+
+
+def _metadata(content: bytes, filename: str) -> Metadata:
+    hint = "fix the project's metadata in pyproject.toml and rebuild"
+    if len(content) > MAX_METADATA_BYTES:
+        raise RegistryError(
+            f"{filename}: its metadata is {len(content)} bytes, past the limit of"
+            f" {MAX_METADATA_BYTES}",
+            hint="shorten the description (readme) and rebuild",
+        )
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError(f"{filename}: its metadata is not UTF-8", hint=hint) from None
+    try:
+        return Metadata.from_email(text, validate=True)
+    except ExceptionGroup as group:
+        reasons = "; ".join(str(exc) for exc in group.exceptions)
+        raise RegistryError(f"{filename}: invalid metadata: {reasons}", hint=hint) from None
+    except (InvalidMetadata, ValueError) as exc:
+        raise RegistryError(f"{filename}: invalid metadata: {exc}", hint=hint) from None

@@ -1,0 +1,291 @@
+"""The registry's SQLite index: files with the hashes recorded at publish time, and more.
+
+One database file beside the files it describes. It records every file's sha256,
+size, upload time and uploader, its yank state and downloads; tombstones for every
+file name ever published (a name is never reused, even after a file is gone); the
+marketplace's facts about each plugin (category, tags, host range, permissions,
+signers) with an FTS5 table to search them; upload tokens (only their sha256);
+ratings; and which projects the owner features.
+
+Writers take SQLite's write lock at once (``BEGIN IMMEDIATE``), so concurrent
+publishers of one file queue, and exactly one of them records it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pluginctl.registry.distfile import DistFile
+
+__all__ = ["FileRow", "Index"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    display TEXT NOT NULL,
+    created REAL NOT NULL,
+    featured INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS files (
+    filename TEXT PRIMARY KEY,
+    project TEXT NOT NULL REFERENCES projects (name),
+    version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    metadata_sha256 TEXT NOT NULL,
+    signed INTEGER NOT NULL,
+    requires_python TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    uploaded REAL NOT NULL,
+    uploader TEXT NOT NULL,
+    yanked INTEGER NOT NULL DEFAULT 0,
+    yank_reason TEXT NOT NULL DEFAULT '',
+    downloads INTEGER NOT NULL DEFAULT 0,
+    plugin TEXT
+);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project);
+CREATE TABLE IF NOT EXISTS tombstones (
+    filename TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    published REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    projects TEXT NOT NULL,
+    created REAL NOT NULL,
+    revoked REAL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    project TEXT NOT NULL,
+    token TEXT NOT NULL,
+    stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+    PRIMARY KEY (project, token)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
+    project UNINDEXED, name, summary, description, tags, category UNINDEXED,
+    host UNINDEXED, tokenize = 'unicode61'
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One published file as the index records it."""
+
+    filename: str
+    project: str
+    version: str
+    kind: str
+    sha256: str
+    size: int
+    metadata_sha256: str
+    signed: bool
+    requires_python: str
+    summary: str
+    uploaded: float
+    uploader: str
+    yanked: bool
+    yank_reason: str
+    downloads: int
+    plugin: dict[str, object] | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> FileRow:
+        """A row of the ``files`` table."""
+        plugin = json.loads(row["plugin"]) if row["plugin"] else None
+        return cls(
+            filename=row["filename"],
+            project=row["project"],
+            version=row["version"],
+            kind=row["kind"],
+            sha256=row["sha256"],
+            size=row["size"],
+            metadata_sha256=row["metadata_sha256"],
+            signed=bool(row["signed"]),
+            requires_python=row["requires_python"],
+            summary=row["summary"],
+            uploaded=row["uploaded"],
+            uploader=row["uploader"],
+            yanked=bool(row["yanked"]),
+            yank_reason=row["yank_reason"],
+            downloads=row["downloads"],
+            plugin=plugin,
+        )
+
+
+class Index:
+    """The index database at ``path``, created on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        return contextlib.closing(db)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for queries."""
+        with self._connect() as db:
+            yield db
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, holding SQLite's write lock from its start."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # ---------------------------------------------------------------- files
+
+    @staticmethod
+    def tombstoned(db: sqlite3.Connection, filename: str) -> bool:
+        """Whether a file of this name was ever published (it may be gone since)."""
+        row = db.execute("SELECT 1 FROM tombstones WHERE filename = ?", (filename,)).fetchone()
+        return row is not None
+
+    @staticmethod
+    def record(
+        db: sqlite3.Connection,
+        dist: DistFile,
+        *,
+        metadata_sha256: str,
+        signed: bool,
+        uploader: str,
+        now: float,
+    ) -> None:
+        """Record ``dist`` (inside a `writing` transaction), its tombstone and its search row."""
+        db.execute(
+            "INSERT INTO projects (name, display, created) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET display = excluded.display",
+            (dist.project, dist.name, now),
+        )
+        plugin = None if dist.plugin is None else json.dumps(_facts(dist))
+        db.execute(
+            "INSERT INTO files (filename, project, version, kind, sha256, size,"
+            " metadata_sha256, signed, requires_python, summary, uploaded, uploader, plugin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                dist.filename,
+                dist.project,
+                dist.version,
+                dist.kind,
+                dist.sha256,
+                dist.size,
+                metadata_sha256,
+                int(signed),
+                dist.requires_python,
+                dist.summary,
+                now,
+                uploader,
+                plugin,
+            ),
+        )
+        db.execute(
+            "INSERT INTO tombstones (filename, project, published) VALUES (?, ?, ?)",
+            (dist.filename, dist.project, now),
+        )
+        if dist.plugin is not None:
+            _index_for_search(db, dist)
+
+    def files(self, project: str) -> list[FileRow]:
+        """Every file of ``project`` (normalised), oldest first."""
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT * FROM files WHERE project = ? ORDER BY uploaded, filename", (project,)
+            ).fetchall()
+        return [FileRow.from_row(row) for row in rows]
+
+    def file(self, filename: str) -> FileRow | None:
+        """The file called ``filename``, or None."""
+        with self.reading() as db:
+            row = db.execute("SELECT * FROM files WHERE filename = ?", (filename,)).fetchone()
+        return None if row is None else FileRow.from_row(row)
+
+    def all_files(self) -> list[FileRow]:
+        """Every file, by project and upload time."""
+        with self.reading() as db:
+            rows = db.execute("SELECT * FROM files ORDER BY project, uploaded").fetchall()
+        return [FileRow.from_row(row) for row in rows]
+
+    def projects(self) -> list[tuple[str, str]]:
+        """Every project: (normalised name, name as published), sorted."""
+        with self.reading() as db:
+            rows = db.execute("SELECT name, display FROM projects ORDER BY name").fetchall()
+        return [(row["name"], row["display"]) for row in rows]
+
+    def count_download(self, filename: str) -> None:
+        """One more download of ``filename``."""
+        with self.writing() as db:
+            db.execute("UPDATE files SET downloads = downloads + 1 WHERE filename = ?", (filename,))
+
+    def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str) -> int:
+        """Yank (or un-yank) every file of ``project`` ``version``; how many there were."""
+        with self.writing() as db:
+            cursor = db.execute(
+                "UPDATE files SET yanked = ?, yank_reason = ? WHERE project = ? AND version = ?",
+                (int(yanked), reason if yanked else "", project, version),
+            )
+            return cursor.rowcount
+
+
+def _facts(dist: DistFile) -> dict[str, object]:
+    facts = dist.plugin
+    assert facts is not None
+    return {
+        "category": facts.category,
+        "tags": list(facts.tags),
+        "host": facts.host,
+        "permissions": list(facts.permissions),
+        "description": facts.description,
+        "signers": list(facts.signers),
+    }
+
+
+def _index_for_search(db: sqlite3.Connection, dist: DistFile) -> None:
+    """The project's search row: the newest plugin release's facts replace the older ones."""
+    from packaging.version import Version
+
+    facts = dist.plugin
+    assert facts is not None
+    versions = db.execute(
+        "SELECT version FROM files WHERE project = ? AND plugin IS NOT NULL", (dist.project,)
+    ).fetchall()
+    if any(Version(row["version"]) > Version(dist.version) for row in versions):
+        return  # an older release published late does not replace the newest's facts
+    db.execute("DELETE FROM search WHERE project = ?", (dist.project,))
+    db.execute(
+        "INSERT INTO search (project, name, summary, description, tags, category, host)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            dist.project,
+            dist.name.replace("-", " ").replace("_", " "),
+            dist.summary,
+            facts.description,
+            " ".join(facts.tags),
+            facts.category,
+            facts.host,
+        ),
+    )
