@@ -21,6 +21,8 @@ from pluginctl.cli import (
     run_tests,
     sign,
     status,
+    uninstall,
+    update,
     validate,
     verify,
 )
@@ -90,5 +92,8 @@ app.add_typer(keys.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)
+app.command("update")(update.update)
+app.command("outdated")(update.outdated)
+app.command("uninstall")(uninstall.uninstall)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)
