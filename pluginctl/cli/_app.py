@@ -17,6 +17,7 @@ from pluginctl.cli import (
     keys,
     list_plugins,
     migrate,
+    publish,
     run,
     run_tests,
     sign,
@@ -90,5 +91,6 @@ app.add_typer(keys.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)
+app.command("publish")(publish.publish)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)
