@@ -17,6 +17,7 @@ from pluginctl.cli import (
     keys,
     list_plugins,
     migrate,
+    publish,
     run,
     run_tests,
     sign,
@@ -95,5 +96,6 @@ app.command("install")(install.install)
 app.command("update")(update.update)
 app.command("outdated")(update.outdated)
 app.command("uninstall")(uninstall.uninstall)
+app.command("publish")(publish.publish)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

@@ -22,6 +22,7 @@ HEAVY = (
     "pluginctl.web",
     "pluginctl.data",
     "pluginctl.registry",
+    "twine",
     "pluginctl.bundle",
     "pluginctl.signing",
     "pluginctl.dev",
@@ -156,6 +157,7 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["update", "--help"],
         ["outdated", "--help"],
         ["uninstall", "--help"],
+        ["publish", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
