@@ -72,12 +72,12 @@ def install_wheels(
     *,
     trust: TrustStore,
     reinstall: bool = False,
-    find_links: Sequence[Path] = (),
+    source_args: Sequence[str] = (),
 ) -> list[InstallResult]:
     """Install verified ``candidates`` into this environment and keep their signatures.
 
-    ``find_links`` are directories of distributions the installer may take the
-    plugins' dependencies from (a local registry's project directories).
+    ``source_args`` tell the installer where the plugins' dependencies come from
+    (``--find-links DIR`` for a local registry, ``--index-url URL`` for a remote one).
 
     Raises:
         UserError: the installer failed (its output is in the message).
@@ -86,8 +86,7 @@ def install_wheels(
     from pluginctl.signing.installed import attach_signature, verify_installed
     from pluginctl.signing.sign import signature_path
 
-    links = [arg for directory in find_links for arg in ("--find-links", str(directory))]
-    _run([*_installer(reinstall=reinstall), *links, *(str(c.wheel) for c in candidates)])
+    _run([*_installer(reinstall=reinstall), *source_args, *(str(c.wheel) for c in candidates)])
     results = []
     for candidate in candidates:
         project, version = candidate.report.project or "", candidate.report.version or ""

@@ -9,10 +9,18 @@ import typer
 
 if TYPE_CHECKING:
     from pluginctl.installation import Candidate
-    from pluginctl.registry.store import RegistryStore
+    from pluginctl.registry.releases import ReleaseSource
     from pluginctl.signing.trust import TrustStore
 
-__all__ = ["Registry", "TrustFile", "Yes", "confirm_candidates", "install", "registry_store"]
+__all__ = [
+    "IndexUrl",
+    "Registry",
+    "TrustFile",
+    "Yes",
+    "confirm_candidates",
+    "install",
+    "release_source",
+]
 
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Grant the permissions asked for without asking.")
@@ -25,6 +33,14 @@ Registry = Annotated[
     Path | None,
     typer.Option(
         help="The registry directory (default: $PLUGINCTL_REGISTRY, or the user data dir).",
+        show_default=False,
+    ),
+]
+IndexUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="A remote index's simple API instead (a pluginctl registry serve, or any"
+        " PEP 691 index), e.g. http://127.0.0.1:8700/simple/.",
         show_default=False,
     ),
 ]
@@ -44,6 +60,7 @@ def install(
         bool, typer.Option("--reinstall", help="Install again even if this version is installed.")
     ] = False,
     registry: Registry = None,
+    index_url: IndexUrl = None,
     trust_file: TrustFile = None,
 ) -> None:
     """Pick the newest release this host runs, verify it, ask consent, install it.
@@ -58,23 +75,32 @@ def install(
     from pluginctl.signing.trust import TrustStore as Store
 
     trust = Store.load(project_file=trust_file)
-    store = registry_store(registry) if _names(targets) else None
+    source = release_source(registry, index_url) if _names(targets) else None
     with tempfile.TemporaryDirectory(prefix="pluginctl-install-") as scratch:
-        wheels = _fetch(targets, store, Path(scratch))
+        wheels = _fetch(targets, source, Path(scratch))
         candidates = confirm_candidates(wheels, trust=trust, yes=yes, question="Install")
-        links = store.project_dirs() if store is not None else []
-        done = install_wheels(candidates, trust=trust, reinstall=reinstall, find_links=links)
+        args = source.installer_args() if source is not None else []
+        done = install_wheels(candidates, trust=trust, reinstall=reinstall, source_args=args)
     from pluginctl.cli._output import console
 
     for result in done:
         console().print(f"[green]installed[/] {result.project} {result.version}")
 
 
-def registry_store(path: Path | None) -> RegistryStore:
-    """The registry at ``path``, or the default one."""
+def release_source(registry: Path | None, index_url: str | None) -> ReleaseSource:
+    """The remote index at ``index_url``, else the registry directory (or the default one)."""
+    if index_url is not None:
+        if registry is not None:
+            raise typer.BadParameter("give --registry or --index-url, not both")
+        from pluginctl.registry.remote import RemoteIndex
+        from pluginctl.registry.signatures import SignatureSource
+
+        return RemoteIndex(index_url, signatures=SignatureSource.default().get)
+    from pluginctl.registry.releases import LocalRegistry
     from pluginctl.registry.store import RegistryStore
 
-    return RegistryStore(path) if path is not None else RegistryStore.default()
+    store = RegistryStore(registry) if registry is not None else RegistryStore.default()
+    return LocalRegistry(store)
 
 
 def confirm_candidates(
@@ -95,15 +121,13 @@ def _names(targets: list[str]) -> list[str]:
     return [t for t in targets if not t.endswith(".whl")]
 
 
-def _fetch(targets: list[str], store: RegistryStore | None, scratch: Path) -> list[Path]:
-    from pluginctl.registry.releases import LocalRegistry
+def _fetch(targets: list[str], source: ReleaseSource | None, scratch: Path) -> list[Path]:
     from pluginctl.registry.updates import plan_install, requirement
 
     wheels = [Path(t) for t in targets if t.endswith(".whl")]
     names = _names(targets)
-    if store is None or not names:
+    if source is None or not names:
         return wheels
-    source = LocalRegistry(store)
     releases = plan_install([requirement(n) for n in names], source)
     return wheels + [source.fetch(release, scratch) for release in releases]
 

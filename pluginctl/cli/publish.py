@@ -109,15 +109,13 @@ def publish(
 
 def _publish_local(paths: list[Path], trust: TrustStore) -> list[Distribution]:
     """Check every file, then write each into the local registry directory."""
-    import importlib
-
     from pluginctl.registry.preflight import check_distribution, find_distributions
+    from pluginctl.registry.store import RegistryStore
 
     checked = [check_distribution(path, trust=trust) for path in find_distributions(paths)]
-    # the registry store is its own module (pluginctl registry); imported by name
-    store = importlib.import_module("pluginctl.registry.store").RegistryStore.default()
+    store = RegistryStore.default()
     for dist in checked:
-        store.publish(dist.path, signature=dist.signature, uploader="local")
+        store.publish(dist.path, uploader="local")  # its .sig beside it goes along
     return checked
 
 

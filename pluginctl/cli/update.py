@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pluginctl.cli.install import Registry, TrustFile, Yes
+from pluginctl.cli.install import IndexUrl, Registry, TrustFile, Yes
 
 if TYPE_CHECKING:
     from pluginctl.registry.updates import Update
@@ -28,6 +28,7 @@ def update(
         typer.Option("--allow-downgrade", help="Install an older release if that is the newest."),
     ] = False,
     registry: Registry = None,
+    index_url: IndexUrl = None,
     trust_file: TrustFile = None,
 ) -> None:
     """Update installed plugins to the newest release this host runs, showing new permissions.
@@ -37,14 +38,12 @@ def update(
     import tempfile
     from pathlib import Path
 
-    from pluginctl.cli.install import confirm_candidates, registry_store
+    from pluginctl.cli.install import confirm_candidates, release_source
     from pluginctl.installation import install_wheels
-    from pluginctl.registry.releases import LocalRegistry
     from pluginctl.registry.updates import installed_plugins, plan_updates
     from pluginctl.signing.trust import TrustStore
 
-    store = registry_store(registry)
-    source = LocalRegistry(store)
+    source = release_source(registry, index_url)
     plans = plan_updates(
         source, installed_plugins(), names=names or (), allow_downgrade=allow_downgrade
     )
@@ -56,21 +55,21 @@ def update(
     with tempfile.TemporaryDirectory(prefix="pluginctl-update-") as scratch:
         wheels = [source.fetch(plan.release, Path(scratch)) for plan in changing]
         candidates = confirm_candidates(wheels, trust=trust, yes=yes, question="Update")
-        install_wheels(candidates, trust=trust, find_links=store.project_dirs())
+        install_wheels(candidates, trust=trust, source_args=source.installer_args())
     _out(f"[green]updated[/] {len(changing)} plugin(s)")
 
 
 def outdated(
     *,
     registry: Registry = None,
+    index_url: IndexUrl = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List installed plugins with a newer release for this host in the registry."""
-    from pluginctl.cli.install import registry_store
-    from pluginctl.registry.releases import LocalRegistry
+    from pluginctl.cli.install import release_source
     from pluginctl.registry.updates import installed_plugins, plan_updates
 
-    source = LocalRegistry(registry_store(registry))
+    source = release_source(registry, index_url)
     plans = plan_updates(source, installed_plugins(), allow_downgrade=True)
     newer = [plan for plan in plans if plan.change == "upgrade"]
     if json_output:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from pluginctl.registry.index import FileRow
     from pluginctl.registry.store import RegistryStore
 
-__all__ = ["LocalRegistry", "Release", "choose"]
+__all__ = ["LocalRegistry", "Release", "ReleaseSource", "choose"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,22 @@ def _why_not(admitted: list[Release], releases: list[Release], host_version: str
     return f"{newest.version} is yanked ({newest.yank_reason or 'no reason given'}); pin it with =="
 
 
+class ReleaseSource(Protocol):
+    """Where plugin releases come from: a registry directory or a remote index."""
+
+    def releases(self, name: str) -> list[Release]:
+        """Every plugin wheel of project ``name``."""
+        ...
+
+    def fetch(self, release: Release, directory: Path) -> Path:
+        """The release's wheel (and its ``.sig``) in ``directory``, its hash checked."""
+        ...
+
+    def installer_args(self) -> list[str]:
+        """What tells pip or uv to take dependencies from here too."""
+        ...
+
+
 class LocalRegistry:
     """The releases of a registry directory, read through its index."""
 
@@ -146,6 +162,10 @@ class LocalRegistry:
         """Every plugin wheel of project ``name``, as published."""
         rows = self.store.index.files(canonicalize_name(name))
         return [_release(row) for row in rows if row.kind == "wheel" and row.plugin is not None]
+
+    def installer_args(self) -> list[str]:
+        """``--find-links`` for each project directory: dependencies come from here first."""
+        return [arg for d in self.store.project_dirs() for arg in ("--find-links", str(d))]
 
     def fetch(self, release: Release, directory: Path) -> Path:
         """Copy the release's wheel and its ``.sig`` into ``directory``; the wheel's path.

@@ -24,7 +24,7 @@ from pluginctl.registry.releases import choose
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from pluginctl.registry.releases import LocalRegistry, Release
+    from pluginctl.registry.releases import Release, ReleaseSource
 
 __all__ = [
     "Installed",
@@ -82,7 +82,7 @@ def requirement(text: str) -> Requirement:
 
 
 def plan_install(
-    requirements: Sequence[Requirement], source: LocalRegistry, *, host_version: str = __version__
+    requirements: Sequence[Requirement], source: ReleaseSource, *, host_version: str = __version__
 ) -> list[Release]:
     """The release to install for each requirement."""
     return [choose(source.releases(r.name), r, host_version=host_version) for r in requirements]
@@ -102,7 +102,7 @@ def installed_plugins() -> dict[str, Installed]:
 
 
 def plan_updates(
-    source: LocalRegistry,
+    source: ReleaseSource,
     installed: Mapping[str, Installed],
     *,
     names: Sequence[str] = (),
