@@ -10,10 +10,14 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench._errors import BenchError
 
-__all__ = ["big_wheel", "hello_wheel"]
+if TYPE_CHECKING:
+    from pluginctl.signing.keys import SigningKey
+
+__all__ = ["big_wheel", "hello_wheel", "library_wheel", "plugin_wheel"]
 
 _DATE = (2026, 1, 1, 0, 0, 0)
 _REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +48,63 @@ def big_wheel(directory: Path, *, total_mb: int = 50, members: int = 200) -> Pat
             info.external_attr = 0o100644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data, compresslevel=1)
+    return wheel
+
+
+def library_wheel(directory: Path, name: str, version: str) -> Path:
+    """A plain library wheel: one module, no plugin entry point."""
+    package = name.replace("-", "_")
+    dist_info = f"{package}-{version}.dist-info"
+    files = {
+        f"{package}/__init__.py": b"VALUE = 1\n",
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        ),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    return _write(directory / f"{package}-{version}-py3-none-any.whl", files, dist_info)
+
+
+def plugin_wheel(
+    directory: Path, key: SigningKey, name: str, version: str, *, requires: list[str] | None = None
+) -> Path:
+    """A small plugin wheel, signed with ``key``, depending on ``requires``."""
+    from pluginctl.signing.sign import sign_wheel
+
+    package = name.replace("-", "_")
+    dist_info = f"{package}-{version}.dist-info"
+    needs = "".join(f"Requires-Dist: {r}\n" for r in requires or [])
+    files = {
+        f"{package}/__init__.py": b"",
+        f"{package}/plugin.py": b"from pluginctl import Plugin\n\nplugin = Plugin()\n",
+        f"{package}/plugin.toml": f'name = "{name}"\nversion = "{version}"\n'.encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{needs}"
+        ).encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/entry_points.txt": (
+            f"[pluginctl.plugins]\n{name} = {package}.plugin:plugin\n".encode()
+        ),
+    }
+    wheel = _write(directory / f"{package}-{version}-py3-none-any.whl", files, dist_info)
+    sign_wheel(wheel, key)
+    return wheel
+
+
+def _metadata(name: str, version: str) -> bytes:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+
+
+def _write(wheel: Path, files: dict[str, bytes], dist_info: str) -> Path:
+    wheel.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{p},sha256={_b64(hashlib.sha256(d).digest())},{len(d)}" for p, d in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*rows, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, _DATE)
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
     return wheel
 
 
