@@ -19,6 +19,7 @@ from pluginctl.cli import (
     migrate,
     run,
     run_tests,
+    search,
     sign,
     status,
     validate,
@@ -90,5 +91,6 @@ app.add_typer(keys.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)
+app.command("search")(search.search)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

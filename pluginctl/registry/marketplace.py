@@ -119,21 +119,6 @@ class SearchPage(Result, frozen=True, kw_only=True):
     offset: int
     hits: tuple[Hit, ...]
 
-    @classmethod
-    def from_dict(cls, data: object) -> SearchPage:
-        """A page as `to_dict` wrote it (a remote registry's answer).
-
-        Raises:
-            RegistryError: ``data`` is not such a page.
-        """
-        try:
-            return msgspec.convert(data, cls)
-        except msgspec.ValidationError as exc:
-            raise RegistryError(
-                f"the registry's search answer is not a search page: {exc}",
-                hint="check that --index-url names a pluginctl registry",
-            ) from None
-
 
 class TrustedKey(Result, frozen=True, kw_only=True):
     """A public key the registry trusts to sign plugins, and for which projects."""

@@ -153,6 +153,7 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["sign", "--help"],
         ["verify", "--help"],
         ["install", "--help"],
+        ["search", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:

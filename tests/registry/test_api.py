@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from pluginctl.registry.store import RegistryStore
     from pluginctl.signing.keys import SigningKey
-    from tests.registry.conftest import Publisher
+    from tests.registry.publishing import Publisher
 
 SECRETS = {"pypi-secret-a": "token-a", "pypi-secret-b": "token-b"}
 HOSTILE = '<script>alert("x")</script> & [red]boom[/red]'

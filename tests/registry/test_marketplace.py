@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pluginctl.registry import marketplace
     from pluginctl.registry.store import RegistryStore
     from pluginctl.signing.keys import SigningKey
-    from tests.registry.conftest import Publisher
+    from tests.registry.publishing import Publisher
 
 
 def names(page: marketplace.SearchPage) -> list[str]:
