@@ -8,9 +8,10 @@ signers) with an FTS5 table to search them; upload tokens (only their sha256);
 ratings; and which projects the owner features.
 
 Each plugin project with a release that is not yanked has one *listing*: its newest
-such release's version, summary, category, tags and host range, its newest upload
-and its downloads, and the FTS5 ``search`` row (of the same rowid) holding that
-release's text. `refresh_listing` rebuilds a project's listing in the transaction
+such release's version, summary, category, tags and host range, its newest upload,
+its downloads and whether it is featured (copied from ``projects``, so search reads
+one table), and the FTS5 ``search`` row (of the same rowid) holding that release's
+text. `refresh_listing` rebuilds a project's listing in the transaction
 that publishes or yanks one of its files, so the marketplace reads it as it is.
 
 Writers take SQLite's write lock at once (``BEGIN IMMEDIATE``), so concurrent
@@ -85,6 +86,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
 CREATE TABLE IF NOT EXISTS listings (
     id INTEGER PRIMARY KEY,
     project TEXT NOT NULL UNIQUE REFERENCES projects (name),
+    display TEXT NOT NULL,
+    featured INTEGER NOT NULL,
     version TEXT NOT NULL,
     summary TEXT NOT NULL,
     category TEXT NOT NULL,
@@ -95,8 +98,9 @@ CREATE TABLE IF NOT EXISTS listings (
 );
 CREATE INDEX IF NOT EXISTS listings_by_category ON listings (category);
 CREATE INDEX IF NOT EXISTS listings_by_host ON listings (host);
-CREATE INDEX IF NOT EXISTS listings_by_downloads ON listings (downloads);
-CREATE INDEX IF NOT EXISTS listings_by_uploaded ON listings (uploaded);
+CREATE INDEX IF NOT EXISTS listings_by_rank ON listings (featured DESC, downloads DESC, project);
+CREATE INDEX IF NOT EXISTS listings_by_downloads ON listings (downloads DESC, project);
+CREATE INDEX IF NOT EXISTS listings_by_uploaded ON listings (uploaded DESC, project);
 CREATE TABLE IF NOT EXISTS listing_tags (
     tag TEXT NOT NULL,
     project TEXT NOT NULL,
@@ -274,6 +278,17 @@ class Index:
                 (filename,),
             )
 
+    def set_featured(self, project: str, *, featured: bool) -> bool:
+        """Feature ``project`` (normalised) or stop; whether there is such a project."""
+        with self.writing() as db:
+            cursor = db.execute(
+                "UPDATE projects SET featured = ? WHERE name = ?", (int(featured), project)
+            )
+            db.execute(
+                "UPDATE listings SET featured = ? WHERE project = ?", (int(featured), project)
+            )
+            return cursor.rowcount > 0
+
     def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str) -> int:
         """Yank (or un-yank) every file of ``project`` ``version``; how many there were."""
         with self.writing() as db:
@@ -328,11 +343,15 @@ def refresh_listing(db: sqlite3.Connection, project: str) -> None:
     facts = json.loads(newest["plugin"])
     tags = [str(tag) for tag in facts.get("tags", [])]
     live = [row["uploaded"] for row in rows if not row["yanked"]]
+    owner = db.execute("SELECT display, featured FROM projects WHERE name = ?", (project,))
+    display, featured = owner.fetchone()
     cursor = db.execute(
-        "INSERT INTO listings (project, version, summary, category, tags, host, uploaded,"
-        " downloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO listings (project, display, featured, version, summary, category, tags,"
+        " host, uploaded, downloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project,
+            display,
+            featured,
             newest["version"],
             newest["summary"],
             str(facts.get("category", "")),
@@ -346,14 +365,13 @@ def refresh_listing(db: sqlite3.Connection, project: str) -> None:
         "INSERT OR IGNORE INTO listing_tags (tag, project) VALUES (?, ?)",
         [(tag, project) for tag in tags],
     )
-    display = db.execute("SELECT display FROM projects WHERE name = ?", (project,)).fetchone()
     db.execute(
         "INSERT INTO search (rowid, project, name, summary, description, tags, category, host)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             cursor.lastrowid,
             project,
-            str(display["display"] if display else project).replace("-", " ").replace("_", " "),
+            str(display).replace("-", " ").replace("_", " "),
             newest["summary"],
             str(facts.get("description", "")),
             " ".join(tags),

@@ -244,13 +244,13 @@ def _check_page(sort: str, limit: int, offset: int) -> None:
 
 
 _HIT_COLUMNS = (
-    "l.project, p.display, l.summary, l.category, l.tags, l.version, l.host, l.downloads,"
-    " l.uploaded, p.featured"
+    "l.project, l.display, l.summary, l.category, l.tags, l.version, l.host, l.downloads,"
+    " l.uploaded, l.featured"
 )
-_LISTED = "FROM listings l JOIN projects p ON p.name = l.project"
-_MATCHED = (
-    "FROM search JOIN listings l ON l.id = search.rowid JOIN projects p ON p.name = l.project"
-)
+_HOST_COUNTED = "l.host IN (SELECT value FROM json_each(?))"
+_HOST_SCANNED = "+l.host IN (SELECT value FROM json_each(?))"
+_LISTED = "FROM listings l"
+_MATCHED = "FROM search JOIN listings l ON l.id = search.rowid"
 _ORDER = {
     "downloads": "l.downloads DESC, l.project",
     "recent": "l.uploaded DESC, l.project",
@@ -259,11 +259,13 @@ _ORDER = {
 
 def _page(index: Index, filters: _Filters, *, sort: str, limit: int, offset: int) -> SearchPage:
     with index.reading() as db:
-        source, where, params = _where(db, filters)
+        hosts = None if filters.host is None else _admitted_hosts(db, filters.host)
+        source, counted, params = _where(filters, hosts, counting=True)
+        _, where, _ = _where(filters, hosts, counting=False)
         order = _order(filters, sort)
         # the clauses are constants of this module; every value is a parameter
         try:
-            (total,) = db.execute(f"SELECT COUNT(*) {source} {where}", params).fetchone()
+            (total,) = db.execute(f"SELECT COUNT(*) {source} {counted}", params).fetchone()
             rows = db.execute(
                 f"SELECT {_HIT_COLUMNS} {source} {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, limit, offset],
@@ -275,7 +277,15 @@ def _page(index: Index, filters: _Filters, *, sort: str, limit: int, offset: int
     return SearchPage(total=total, limit=limit, offset=offset, hits=hits)
 
 
-def _where(db: sqlite3.Connection, filters: _Filters) -> tuple[str, str, list[object]]:
+def _where(
+    filters: _Filters, hosts: list[str] | None, *, counting: bool
+) -> tuple[str, str, list[object]]:
+    """The FROM and WHERE clauses of a search, and their parameters.
+
+    Counting, the host ranges are looked up by their index; fetching a page, rows are
+    read in the order of the page's index and the host checked on each (``+l.host``),
+    which stops at the page's end: most ranges admit most versions.
+    """
     source = _LISTED
     clauses: list[str] = []
     params: list[object] = []
@@ -289,11 +299,11 @@ def _where(db: sqlite3.Connection, filters: _Filters) -> tuple[str, str, list[ob
     if filters.tag is not None:
         clauses.append("l.project IN (SELECT project FROM listing_tags WHERE tag = ?)")
         params.append(filters.tag)
-    if filters.host is not None:
-        clauses.append("l.host IN (SELECT value FROM json_each(?))")
-        params.append(msgspec.json.encode(_admitted_hosts(db, filters.host)).decode())
+    if hosts is not None:
+        clauses.append(_HOST_COUNTED if counting else _HOST_SCANNED)
+        params.append(msgspec.json.encode(hosts).decode())
     if filters.featured_only:
-        clauses.append("p.featured = 1")
+        clauses.append("l.featured = 1")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return source, where, params
 
@@ -309,7 +319,7 @@ def _order(filters: _Filters, sort: str) -> str:
         return _ORDER[sort]
     if filters.match is not None:
         return f"{_BM25}, l.downloads DESC, l.project"
-    return "p.featured DESC, l.downloads DESC, l.project"
+    return "l.featured DESC, l.downloads DESC, l.project"
 
 
 def _hit(row: sqlite3.Row, rating: Rating | None) -> Hit:
@@ -338,9 +348,7 @@ def set_featured(index: Index, project: str, *, on: bool = True) -> None:
         RegistryError: no such project.
     """
     name = canonicalize_name(project)
-    with index.writing() as db:
-        cursor = db.execute("UPDATE projects SET featured = ? WHERE name = ?", (int(on), name))
-    if not cursor.rowcount:
+    if not index.set_featured(name, featured=on):
         raise RegistryError(
             f"{name} is not in this registry", hint=f"pluginctl search {name} lists what is"
         )
