@@ -86,7 +86,7 @@ class _Query:
 
 def _search(wanted: _Query, registry: Path | None, index_url: str | None) -> SearchPage:
     if index_url is not None:
-        from pluginctl.registry.remote import remote_search as find_remote
+        from pluginctl.registry.marketplace_client import remote_search as find_remote
 
         return find_remote(
             index_url,
@@ -114,7 +114,7 @@ def _project(name: str, registry: Path | None, index_url: str | None) -> Project
     from pluginctl.errors import RegistryError
 
     if index_url is not None:
-        from pluginctl.registry.remote import remote_project
+        from pluginctl.registry.marketplace_client import remote_project
 
         page = remote_project(index_url, name)
         where = index_url
@@ -192,7 +192,7 @@ def _render_project(page: ProjectPage) -> None:
         if value:
             out.print(f"  {label:<12} {escape(value)}")
     table = Table("version", "uploaded", "downloads", "status", "permissions", box=None)
-    for release in page.releases:
+    for release in page.versions:
         status = f"yanked: {release.yank_reason or 'no reason given'}" if release.yanked else ""
         table.add_row(
             escape(release.version),

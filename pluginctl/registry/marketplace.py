@@ -37,9 +37,9 @@ from packaging.utils import canonicalize_name
 from pluginctl.errors import RegistryError
 from pluginctl.registry._result import Result
 from pluginctl.registry.host_range import admits, normalise_version
-from pluginctl.registry.project_page import FileInfo, ProjectPage, Release, project_page
+from pluginctl.registry.project_page import FileInfo, ProjectPage, ProjectVersion, project_page
 from pluginctl.registry.rating import NO_RATING, Rating, rate, ratings_of
-from pluginctl.registry.updates import Update, updates
+from pluginctl.registry.update_check import Update, updates
 
 if TYPE_CHECKING:
     from pluginctl.registry.index import Index
@@ -53,8 +53,8 @@ __all__ = [
     "FileInfo",
     "Hit",
     "ProjectPage",
+    "ProjectVersion",
     "Rating",
-    "Release",
     "SearchPage",
     "Sort",
     "TrustedKey",

@@ -1,4 +1,4 @@
-"""A project's page: every release with its files, permissions, signers and downloads.
+"""A project's page: every version with its files, permissions, signers and downloads.
 
 Example:
     >>> import tempfile
@@ -21,7 +21,7 @@ from pluginctl.registry.rating import NO_RATING, Rating, ratings_of
 if TYPE_CHECKING:
     from pluginctl.registry.index import FileRow, Index
 
-__all__ = ["FileInfo", "ProjectPage", "Release", "project_page"]
+__all__ = ["FileInfo", "ProjectPage", "ProjectVersion", "project_page"]
 
 
 class FileInfo(Result, frozen=True, kw_only=True):
@@ -39,7 +39,7 @@ class FileInfo(Result, frozen=True, kw_only=True):
     downloads: int
 
 
-class Release(Result, frozen=True, kw_only=True):
+class ProjectVersion(Result, frozen=True, kw_only=True):
     """One version: what its plugin wheel asks for and who signed it, and its files.
 
     ``yanked`` when every file of it is; ``host``, ``permissions``, ``signers`` and
@@ -60,7 +60,7 @@ class Release(Result, frozen=True, kw_only=True):
 
 
 class ProjectPage(Result, frozen=True, kw_only=True):
-    """A project: its latest release's facts, its rating, and every release, newest first.
+    """A project: its latest release's facts, its rating, and every version, newest first.
 
     Attributes:
         latest: The newest release that is not yanked, or None.
@@ -80,7 +80,7 @@ class ProjectPage(Result, frozen=True, kw_only=True):
     downloads: int
     rating: Rating
     featured: bool
-    releases: tuple[Release, ...]
+    versions: tuple[ProjectVersion, ...]
 
 
 def project_page(index: Index, name: str) -> ProjectPage | None:
@@ -113,18 +113,18 @@ def project_page(index: Index, name: str) -> ProjectPage | None:
         downloads=sum(f.downloads for f in files),
         rating=rating,
         featured=bool(row["featured"]),
-        releases=tuple(releases),
+        versions=tuple(releases),
     )
 
 
-def _releases(files: list[FileRow]) -> list[Release]:
+def _releases(files: list[FileRow]) -> list[ProjectVersion]:
     versions = sorted({f.version for f in files}, key=Version, reverse=True)
     return [_release(version, [f for f in files if f.version == version]) for version in versions]
 
 
-def _release(version: str, files: list[FileRow]) -> Release:
+def _release(version: str, files: list[FileRow]) -> ProjectVersion:
     facts = _plugin(version, files)
-    return Release(
+    return ProjectVersion(
         version=version,
         uploaded=min(f.uploaded for f in files),
         yanked=all(f.yanked for f in files),

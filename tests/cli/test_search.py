@@ -106,7 +106,7 @@ def test_show_prints_a_project_page_with_markup_escaped(
     assert "kv" in marked.stdout
     data = cli("search", "--show", "old-clock", "--json").json()
     assert isinstance(data, dict)
-    assert [release["version"] for release in data["releases"]] == ["2.0", "1.0"]
+    assert [release["version"] for release in data["versions"]] == ["2.0", "1.0"]
 
 
 def test_show_an_unknown_project_is_an_error_with_a_hint(

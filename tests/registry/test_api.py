@@ -103,8 +103,8 @@ def test_a_description_with_html_is_escaped_json_data(client: TestClient) -> Non
 def test_a_project_page_has_every_release_and_unknown_ones_are_404(client: TestClient) -> None:
     page = client.get("/api/projects/Mailer").json()
     assert page["latest"] == "2.0"
-    assert [release["version"] for release in page["releases"]] == ["2.0", "1.0"]
-    assert page["releases"][0]["files"][0]["filename"] == "mailer-2.0-py3-none-any.whl"
+    assert [release["version"] for release in page["versions"]] == ["2.0", "1.0"]
+    assert page["versions"][0]["files"][0]["filename"] == "mailer-2.0-py3-none-any.whl"
     missing = client.get("/api/projects/nobody")
     assert missing.status_code == 404
     assert missing.json() == {"error": "no project named 'nobody' in this registry"}

@@ -306,8 +306,8 @@ def test_a_project_page_lists_every_release_with_its_files_and_facts(
         3,
     )
     assert page.permissions == ("kv", "http:fetch:time.example.com")
-    assert [release.version for release in page.releases] == ["2.0", "1.0"]
-    newest, oldest = page.releases
+    assert [release.version for release in page.versions] == ["2.0", "1.0"]
+    newest, oldest = page.versions
     assert newest.signers == oldest.signers == (key.key_id,)
     assert (oldest.permissions, oldest.description, oldest.downloads) == (("kv",), "Tells time", 1)
     assert (oldest.yanked, oldest.yank_reason) == (True, "wrong time zone")
@@ -320,7 +320,7 @@ def test_a_project_page_lists_every_release_with_its_files_and_facts(
     )
     assert file.signed
     assert file.uploaded > 0
-    assert page.to_dict()["releases"][0]["files"][0]["sha256"] == new.sha256  # type: ignore[index]  # JSON-shaped
+    assert page.to_dict()["versions"][0]["files"][0]["sha256"] == new.sha256  # type: ignore[index]  # JSON-shaped
 
 
 def test_an_unknown_project_has_no_page(shelf: RegistryStore) -> None:
