@@ -27,6 +27,7 @@ __all__ = [
     "Problem",
     "ProjectError",
     "ProtocolViolation",
+    "PublishError",
     "RateLimited",
     "RegistryError",
     "RemoteError",
@@ -194,6 +195,10 @@ class TrustStoreError(_ProblemsError):
     """A trust store (``pluginctl.trust.toml`` or the user's ``trust.toml``) breaks its schema."""
 
     subject = "the trust store"
+
+
+class PublishError(UserError):
+    """``pluginctl publish`` refused a file before uploading it, or the index refused it."""
 
 
 class ResolutionError(UserError):

@@ -14,19 +14,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from importlib.metadata import distribution
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pluginctl.errors import SignatureError, UserError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from pluginctl.manifest import Manifest
     from pluginctl.signing.trust import TrustStore
     from pluginctl.signing.verify import VerifyReport
 
-__all__ = ["Candidate", "InstallResult", "install_wheels", "verify_candidates"]
+__all__ = ["Candidate", "InstallResult", "install_wheels", "uninstall", "verify_candidates"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,16 @@ def verify_candidates(wheels: Sequence[Path], *, trust: TrustStore) -> list[Cand
 
 
 def install_wheels(
-    candidates: Sequence[Candidate], *, trust: TrustStore, reinstall: bool = False
+    candidates: Sequence[Candidate],
+    *,
+    trust: TrustStore,
+    reinstall: bool = False,
+    source_args: Sequence[str] = (),
 ) -> list[InstallResult]:
     """Install verified ``candidates`` into this environment and keep their signatures.
+
+    ``source_args`` tell the installer where the plugins' dependencies come from
+    (``--find-links DIR`` for a local registry, ``--index-url URL`` for a remote one).
 
     Raises:
         UserError: the installer failed (its output is in the message).
@@ -79,19 +86,7 @@ def install_wheels(
     from pluginctl.signing.installed import attach_signature, verify_installed
     from pluginctl.signing.sign import signature_path
 
-    command = _installer(reinstall=reinstall)
-    done = subprocess.run(
-        [*command, *(str(c.wheel) for c in candidates)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise UserError(
-            f"the installer failed ({' '.join(command[:3])}):\n{tail}",
-            hint="fix what it reports (often a dependency it cannot find), then run again",
-        )
+    _run([*_installer(reinstall=reinstall), *source_args, *(str(c.wheel) for c in candidates)])
     results = []
     for candidate in candidates:
         project, version = candidate.report.project or "", candidate.report.version or ""
@@ -109,6 +104,29 @@ def install_wheels(
             )
         results.append(InstallResult(project, version, kept))
     return results
+
+
+def uninstall(names: Sequence[str]) -> None:
+    """Uninstall the distributions ``names`` from this environment.
+
+    Raises:
+        UserError: the installer failed (its output is in the message).
+    """
+    uv = shutil.which("uv")
+    if uv is not None:
+        _run([uv, "pip", "uninstall", "--quiet", "--python", sys.executable, *names])
+    else:
+        _run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *names])
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise UserError(
+            f"the installer failed ({Path(command[0]).name} {' '.join(command[1:3])}):\n{tail}",
+            hint="fix what it reports (often a dependency it cannot find), then run again",
+        )
 
 
 def _installer(*, reinstall: bool) -> list[str]:

@@ -17,11 +17,14 @@ from pluginctl.cli import (
     keys,
     list_plugins,
     migrate,
+    publish,
     run,
     run_tests,
     search,
     sign,
     status,
+    uninstall,
+    update,
     validate,
     verify,
 )
@@ -91,6 +94,10 @@ app.add_typer(keys.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)
+app.command("update")(update.update)
+app.command("outdated")(update.outdated)
+app.command("uninstall")(uninstall.uninstall)
+app.command("publish")(publish.publish)
 app.command("search")(search.search)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

@@ -209,7 +209,7 @@ def _verified_plugin(path: Path, trust: TrustStore) -> PluginFacts:
     from pluginctl.signing.verify import verify_wheel
     from pluginctl.signing.wheel import parse_name, read_plugin
 
-    report = verify_wheel(path, trust=trust)
+    report = verify_wheel(path, trust=trust, host_version=None)  # any host's plugins
     if report.error is not None:
         error = report.error
         unsigned = error.check == "envelope" and "unsigned" in error.message

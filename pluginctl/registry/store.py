@@ -216,6 +216,10 @@ class RegistryStore:
         """Where a published file lives (the file may not exist)."""
         return self.root / "files" / canonicalize_name(project) / _plain_name(filename)
 
+    def project_dirs(self) -> list[Path]:
+        """Each project's directory of files: where an installer finds dependencies."""
+        return [self.root / "files" / name for name, _ in self.index.projects()]
+
     def open_file(self, filename: str) -> tuple[FileRow, Path] | None:
         """A published file's record and path, found through the index only, or None."""
         row = self.index.file(filename)

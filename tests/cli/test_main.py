@@ -22,6 +22,7 @@ HEAVY = (
     "pluginctl.web",
     "pluginctl.data",
     "pluginctl.registry",
+    "twine",
     "pluginctl.bundle",
     "pluginctl.signing",
     "pluginctl.dev",
@@ -153,6 +154,10 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["sign", "--help"],
         ["verify", "--help"],
         ["install", "--help"],
+        ["update", "--help"],
+        ["outdated", "--help"],
+        ["uninstall", "--help"],
+        ["publish", "--help"],
         ["search", "--help"],
     ],
 )

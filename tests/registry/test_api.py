@@ -120,9 +120,9 @@ def test_featured_popular_and_recent(client: TestClient, shelf: RegistryStore) -
     assert [p["project"] for p in recent] == ["oauth-login"]
 
 
-def test_keys_lists_the_public_keys(client: TestClient, key: SigningKey) -> None:
+def test_keys_lists_the_public_keys(client: TestClient, market_key: SigningKey) -> None:
     (listed,) = client.get("/api/keys").json()["keys"]
-    assert (listed["id"], listed["name"], listed["projects"]) == (key.key_id, "Ada", ["*"])
+    assert (listed["id"], listed["name"], listed["projects"]) == (market_key.key_id, "Ada", ["*"])
     assert "private" not in json.dumps(listed)
 
 

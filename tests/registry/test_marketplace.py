@@ -286,7 +286,7 @@ def test_featuring_an_unknown_project_says_so(shelf: RegistryStore) -> None:
 
 
 def test_a_project_page_lists_every_release_with_its_files_and_facts(
-    publisher: Publisher, key: SigningKey
+    publisher: Publisher, market_key: SigningKey
 ) -> None:
     store = publisher.store
     old = publisher.publish("clock", "1.0", permissions=("kv",), description="Tells time")
@@ -308,7 +308,7 @@ def test_a_project_page_lists_every_release_with_its_files_and_facts(
     assert page.permissions == ("kv", "http:fetch:time.example.com")
     assert [release.version for release in page.versions] == ["2.0", "1.0"]
     newest, oldest = page.versions
-    assert newest.signers == oldest.signers == (key.key_id,)
+    assert newest.signers == oldest.signers == (market_key.key_id,)
     assert (oldest.permissions, oldest.description, oldest.downloads) == (("kv",), "Tells time", 1)
     assert (oldest.yanked, oldest.yank_reason) == (True, "wrong time zone")
     (file,) = newest.files
@@ -401,11 +401,11 @@ def test_update_checks_refuse_versions_that_are_not_pep_440(shelf: RegistryStore
 
 
 def test_trusted_keys_list_public_keys_and_what_they_may_sign(
-    registry: RegistryStore, key: SigningKey
+    registry: RegistryStore, market_key: SigningKey
 ) -> None:
     (listed,) = trusted_keys(registry)
     assert (listed.id, listed.name, listed.projects, listed.status) == (
-        key.key_id,
+        market_key.key_id,
         "Ada",
         ("*",),
         "active",

@@ -1,0 +1,186 @@
+"""The releases of a remote index: a pluginctl registry, or any PEP 691 index.
+
+`RemoteIndex` reads a project's page from the simple API as JSON (PEP 691, asking
+with ``Accept: application/vnd.pypi.simple.v1+json``), keeps its wheels with the
+sha256 the index lists, and their yank state (PEP 592). A pluginctl registry also
+answers ``/api/projects/<name>`` with each release's ``host`` range and permissions;
+other indexes do not, and then the host range is checked once the wheel is fetched.
+
+`fetch` downloads a wheel (size-capped, streamed), refuses it unless its sha256 is
+the listed one, and finds its signature beside it (``<url>.sig``) or, for an index
+that cannot carry signatures, in a `SignatureSource` keyed by the wheel's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from pluginctl.errors import RegistryError
+from pluginctl.registry.releases import Release
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import httpx
+
+__all__ = ["MAX_WHEEL_BYTES", "RemoteIndex"]
+
+#: The largest wheel fetched; a larger one is refused as it streams.
+MAX_WHEEL_BYTES = 512 * 1024 * 1024
+_JSON = "application/vnd.pypi.simple.v1+json"
+_TIMEOUT_S = 30.0
+
+
+class RemoteIndex:
+    """The plugin releases an index at ``index_url`` (its ``/simple/`` URL) offers.
+
+    Args:
+        index_url: The simple API's root, e.g. ``http://127.0.0.1:8700/simple/``.
+        signatures: Where to look for a wheel's ``.sig`` by its sha256 when the index
+            has none beside the wheel (e.g. ``SignatureSource.default().get``).
+    """
+
+    def __init__(
+        self, index_url: str, *, signatures: Callable[[str], bytes | None] | None = None
+    ) -> None:
+        if urlsplit(index_url).scheme not in {"http", "https"}:
+            raise RegistryError(
+                f"{index_url!r} is not an http(s) URL",
+                hint="give the index's simple API, e.g. https://pypi.example.com/simple/",
+            )
+        self.index_url = index_url.rstrip("/") + "/"
+        self._signatures = signatures
+        self._urls: dict[str, str] = {}
+
+    def releases(self, name: str) -> list[Release]:
+        """Every wheel of project ``name`` on the index, with the host range if it tells."""
+        import httpx
+
+        project = canonicalize_name(name)
+        with httpx.Client(timeout=_TIMEOUT_S, trust_env=False) as client:
+            page = self._page(client, project)
+            facts = self._facts(client, project)
+        return [
+            _release(project, entry, facts.get(_version_of(entry)))
+            for entry in page
+            if str(entry.get("filename", "")).endswith(".whl")
+        ]
+
+    def installer_args(self) -> list[str]:
+        """``--index-url``: dependencies come from this index alone, never mixed with another."""
+        return ["--index-url", self.index_url]
+
+    def url_of(self, release: Release) -> str:
+        """Where the release's wheel is downloaded from (after `releases` listed it)."""
+        url = self._urls.get(release.filename)
+        if url is None:
+            raise RegistryError(
+                f"{release.filename} was not listed by {self.index_url}",
+                hint="list the project's releases first",
+            )
+        return url
+
+    def _page(self, client: httpx.Client, project: str) -> list[dict[str, object]]:
+        url = urljoin(self.index_url, f"{project}/")
+        response = client.get(url, headers={"Accept": _JSON}, follow_redirects=True)
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200 or _JSON not in response.headers.get("content-type", ""):
+            raise RegistryError(
+                f"{url} answered {response.status_code} ({response.headers.get('content-type')})"
+                " where a PEP 691 JSON project page was expected",
+                hint="give the index's simple API URL (ending in /simple/)",
+            )
+        files = response.json().get("files", [])
+        entries = [entry for entry in files if isinstance(entry, dict)]
+        self._urls |= {str(e.get("filename")): urljoin(url, str(e.get("url"))) for e in entries}
+        return entries
+
+    def _facts(self, client: httpx.Client, project: str) -> dict[str, dict[str, object]]:
+        """Host range and permissions per version, from a pluginctl registry's API."""
+        import httpx
+
+        root = self.index_url.removesuffix("simple/")
+        try:
+            response = client.get(urljoin(root, f"api/projects/{project}"))
+            versions = response.json().get("versions", []) if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return {}  # not a pluginctl registry: the host range is checked after fetching
+        return {str(v.get("version")): v for v in versions if isinstance(v, dict)}
+
+    def fetch(self, release: Release, directory: Path) -> Path:
+        """Download the wheel and its signature into ``directory``; the wheel's path.
+
+        Raises:
+            RegistryError: the download's sha256 is not the listed one, it is too big,
+                or the index answered an error.
+        """
+        import httpx
+
+        target = directory / release.filename
+        url = self.url_of(release)
+        with httpx.Client(timeout=_TIMEOUT_S, trust_env=False, follow_redirects=True) as client:
+            digest = _download(client, url, target)
+            if digest != release.sha256:
+                target.unlink()
+                raise RegistryError(
+                    f"{release.filename}: its sha256 is {digest}, the index lists"
+                    f" {release.sha256}: the download or the stored file was changed",
+                    hint="do not install it; tell the index's owner",
+                )
+            signature = self._signature(client, url, digest)
+        if signature is not None:
+            target.with_name(target.name + ".sig").write_bytes(signature)
+        return target
+
+    def _signature(self, client: httpx.Client, url: str, sha256: str) -> bytes | None:
+        from pluginctl.signing.envelope import MAX_ENVELOPE_BYTES
+
+        response = client.get(url.split("#", maxsplit=1)[0] + ".sig")
+        if response.status_code == 200 and len(response.content) <= MAX_ENVELOPE_BYTES:
+            return response.content
+        return self._signatures(sha256) if self._signatures is not None else None
+
+
+def _download(client: httpx.Client, url: str, target: Path) -> str:
+    digest = hashlib.sha256()
+    size = 0
+    with client.stream("GET", url.split("#", maxsplit=1)[0]) as response, target.open("wb") as file:
+        if response.status_code != 200:
+            raise RegistryError(f"{url} answered {response.status_code}", hint="try again later")
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_WHEEL_BYTES:
+                raise RegistryError(f"{url}: more than {MAX_WHEEL_BYTES} bytes")
+            digest.update(chunk)
+            file.write(chunk)
+    return digest.hexdigest()
+
+
+def _version_of(entry: dict[str, object]) -> str:
+    try:
+        return str(parse_wheel_filename(str(entry.get("filename")))[1])
+    except ValueError:
+        return ""
+
+
+def _release(project: str, entry: dict[str, object], facts: dict[str, object] | None) -> Release:
+    hashes = entry.get("hashes")
+    sha256 = str(hashes.get("sha256", "")) if isinstance(hashes, dict) else ""
+    yanked = entry.get("yanked", False)
+    permissions = (facts or {}).get("permissions")
+    return Release(
+        project=project,
+        version=_version_of(entry),
+        filename=str(entry.get("filename")),
+        sha256=sha256,
+        yanked=bool(yanked),
+        yank_reason=yanked if isinstance(yanked, str) else "",
+        host=str((facts or {}).get("host", "")),
+        permissions=tuple(str(p) for p in permissions) if isinstance(permissions, list) else (),
+    )
