@@ -20,6 +20,7 @@ from pluginctl.cli import (
     publish,
     run,
     run_tests,
+    search,
     sign,
     status,
     uninstall,
@@ -97,5 +98,6 @@ app.command("update")(update.update)
 app.command("outdated")(update.outdated)
 app.command("uninstall")(uninstall.uninstall)
 app.command("publish")(publish.publish)
+app.command("search")(search.search)
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

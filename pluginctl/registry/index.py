@@ -7,6 +7,13 @@ marketplace's facts about each plugin (category, tags, host range, permissions,
 signers) with an FTS5 table to search them; upload tokens (only their sha256);
 ratings; and which projects the owner features.
 
+Each plugin project with a release that is not yanked has one *listing*: its newest
+such release's version, summary, category, tags and host range, its newest upload,
+its downloads and whether it is featured (copied from ``projects``, so search reads
+one table), and the FTS5 ``search`` row (of the same rowid) holding that release's
+text. `refresh_listing` rebuilds a project's listing in the transaction
+that publishes or yanks one of its files, so the marketplace reads it as it is.
+
 Writers take SQLite's write lock at once (``BEGIN IMMEDIATE``), so concurrent
 publishers of one file queue, and exactly one of them records it.
 """
@@ -25,7 +32,7 @@ if TYPE_CHECKING:
 
     from pluginctl.registry.distfile import DistFile
 
-__all__ = ["FileRow", "Index"]
+__all__ = ["FileRow", "Index", "refresh_listing"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -76,6 +83,29 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
     project UNINDEXED, name, summary, description, tags, category UNINDEXED,
     host UNINDEXED, tokenize = 'unicode61'
 );
+CREATE TABLE IF NOT EXISTS listings (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL UNIQUE REFERENCES projects (name),
+    display TEXT NOT NULL,
+    featured INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    category TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    host TEXT NOT NULL,
+    uploaded REAL NOT NULL,
+    downloads INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS listings_by_category ON listings (category);
+CREATE INDEX IF NOT EXISTS listings_by_host ON listings (host);
+CREATE INDEX IF NOT EXISTS listings_by_rank ON listings (featured DESC, downloads DESC, project);
+CREATE INDEX IF NOT EXISTS listings_by_downloads ON listings (downloads DESC, project);
+CREATE INDEX IF NOT EXISTS listings_by_uploaded ON listings (uploaded DESC, project);
+CREATE TABLE IF NOT EXISTS listing_tags (
+    tag TEXT NOT NULL,
+    project TEXT NOT NULL,
+    PRIMARY KEY (tag, project)
+) WITHOUT ROWID;
 """
 
 
@@ -130,7 +160,10 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         with self._connect() as db:
+            listed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'listings'").fetchone()
             db.executescript(_SCHEMA)
+        if listed is None:
+            self.rebuild_listings()  # an index written before listings existed
 
     def _connect(self) -> contextlib.closing[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -207,8 +240,7 @@ class Index:
             "INSERT INTO tombstones (filename, project, published) VALUES (?, ?, ?)",
             (dist.filename, dist.project, now),
         )
-        if dist.plugin is not None:
-            _index_for_search(db, dist)
+        refresh_listing(db, dist.project)
 
     def files(self, project: str) -> list[FileRow]:
         """Every file of ``project`` (normalised), oldest first."""
@@ -237,9 +269,25 @@ class Index:
         return [(row["name"], row["display"]) for row in rows]
 
     def count_download(self, filename: str) -> None:
-        """One more download of ``filename``."""
+        """One more download of ``filename`` (and of its project's listing)."""
         with self.writing() as db:
             db.execute("UPDATE files SET downloads = downloads + 1 WHERE filename = ?", (filename,))
+            db.execute(
+                "UPDATE listings SET downloads = downloads + 1"
+                " WHERE project = (SELECT project FROM files WHERE filename = ?)",
+                (filename,),
+            )
+
+    def set_featured(self, project: str, *, featured: bool) -> bool:
+        """Feature ``project`` (normalised) or stop; whether there is such a project."""
+        with self.writing() as db:
+            cursor = db.execute(
+                "UPDATE projects SET featured = ? WHERE name = ?", (int(featured), project)
+            )
+            db.execute(
+                "UPDATE listings SET featured = ? WHERE project = ?", (int(featured), project)
+            )
+            return cursor.rowcount > 0
 
     def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str) -> int:
         """Yank (or un-yank) every file of ``project`` ``version``; how many there were."""
@@ -248,7 +296,17 @@ class Index:
                 "UPDATE files SET yanked = ?, yank_reason = ? WHERE project = ? AND version = ?",
                 (int(yanked), reason if yanked else "", project, version),
             )
+            refresh_listing(db, project)
             return cursor.rowcount
+
+    def rebuild_listings(self) -> None:
+        """Rebuild every project's listing and search row from the files."""
+        with self.writing() as db:
+            db.execute("DELETE FROM search")
+            db.execute("DELETE FROM listings")
+            db.execute("DELETE FROM listing_tags")
+            for row in db.execute("SELECT name FROM projects").fetchall():
+                refresh_listing(db, row["name"])
 
 
 def _facts(dist: DistFile) -> dict[str, object]:
@@ -264,28 +322,67 @@ def _facts(dist: DistFile) -> dict[str, object]:
     }
 
 
-def _index_for_search(db: sqlite3.Connection, dist: DistFile) -> None:
-    """The project's search row: the newest plugin release's facts replace the older ones."""
-    from packaging.version import Version
+def refresh_listing(db: sqlite3.Connection, project: str) -> None:
+    """Rebuild ``project``'s listing and search row (inside a `writing` transaction).
 
-    facts = dist.plugin
-    assert facts is not None
-    versions = db.execute(
-        "SELECT version FROM files WHERE project = ? AND plugin IS NOT NULL", (dist.project,)
+    The newest plugin release that is not yanked gives the facts; a project with none
+    (a library, or every release yanked) has no listing and is not found by search.
+    """
+    old = db.execute("SELECT id FROM listings WHERE project = ?", (project,)).fetchone()
+    if old is not None:
+        db.execute("DELETE FROM search WHERE rowid = ?", (old["id"],))
+        db.execute("DELETE FROM listings WHERE id = ?", (old["id"],))
+        db.execute("DELETE FROM listing_tags WHERE project = ?", (project,))
+    rows = db.execute(
+        "SELECT version, summary, uploaded, yanked, downloads, plugin FROM files WHERE project = ?",
+        (project,),
     ).fetchall()
-    if any(Version(row["version"]) > Version(dist.version) for row in versions):
-        return  # an older release published late does not replace the newest's facts
-    db.execute("DELETE FROM search WHERE project = ?", (dist.project,))
-    db.execute(
-        "INSERT INTO search (project, name, summary, description, tags, category, host)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    newest = _newest_plugin_release(rows)
+    if newest is None:
+        return
+    facts = json.loads(newest["plugin"])
+    tags = [str(tag) for tag in facts.get("tags", [])]
+    live = [row["uploaded"] for row in rows if not row["yanked"]]
+    owner = db.execute("SELECT display, featured FROM projects WHERE name = ?", (project,))
+    display, featured = owner.fetchone()
+    cursor = db.execute(
+        "INSERT INTO listings (project, display, featured, version, summary, category, tags,"
+        " host, uploaded, downloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            dist.project,
-            dist.name.replace("-", " ").replace("_", " "),
-            dist.summary,
-            facts.description,
-            " ".join(facts.tags),
-            facts.category,
-            facts.host,
+            project,
+            display,
+            featured,
+            newest["version"],
+            newest["summary"],
+            str(facts.get("category", "")),
+            json.dumps(tags),
+            str(facts.get("host", "")),
+            max(live),
+            sum(row["downloads"] for row in rows),
         ),
     )
+    db.executemany(
+        "INSERT OR IGNORE INTO listing_tags (tag, project) VALUES (?, ?)",
+        [(tag, project) for tag in tags],
+    )
+    db.execute(
+        "INSERT INTO search (rowid, project, name, summary, description, tags, category, host)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cursor.lastrowid,
+            project,
+            str(display).replace("-", " ").replace("_", " "),
+            newest["summary"],
+            str(facts.get("description", "")),
+            " ".join(tags),
+            str(facts.get("category", "")),
+            str(facts.get("host", "")),
+        ),
+    )
+
+
+def _newest_plugin_release(rows: list[sqlite3.Row]) -> sqlite3.Row | None:
+    from packaging.version import Version
+
+    live = [row for row in rows if row["plugin"] and not row["yanked"]]
+    return max(live, key=lambda row: Version(row["version"]), default=None)

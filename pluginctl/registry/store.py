@@ -86,12 +86,17 @@ class RegistryStore:
     @classmethod
     def default(cls) -> RegistryStore:
         """The registry at ``$PLUGINCTL_REGISTRY``, or ``registry`` in the user data dir."""
+        return cls(cls.default_root())
+
+    @staticmethod
+    def default_root() -> Path:
+        """Where `default` keeps the registry (it may not exist yet)."""
         configured = os.environ.get(REGISTRY_ENV)
         if configured:
-            return cls(Path(configured))
+            return Path(configured)
         from platformdirs import user_data_dir
 
-        return cls(Path(user_data_dir("pluginctl", appauthor=False)) / "registry")
+        return Path(user_data_dir("pluginctl", appauthor=False)) / "registry"
 
     def trust(self) -> TrustStore:
         """The keys plugin wheels must be signed by: this registry's file and the user's."""

@@ -158,6 +158,7 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["outdated", "--help"],
         ["uninstall", "--help"],
         ["publish", "--help"],
+        ["search", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import warnings
 import zipfile
 from typing import TYPE_CHECKING
@@ -35,17 +36,35 @@ def package(name: str) -> str:
     return name.replace("-", "_")
 
 
-def plugin_files(name: str = "demo", version: str = "1.0", *, host: str = "") -> dict[str, bytes]:
-    """The members of a minimal plugin wheel, RECORD not included."""
+def _toml_value(value: str | list[str]) -> str:
+    # a JSON string (ASCII-escaped) is a TOML basic string; a JSON list of them a TOML array
+    return json.dumps(value)
+
+
+def plugin_files(
+    name: str = "demo",
+    version: str = "1.0",
+    *,
+    host: str = "",
+    facts: Mapping[str, str | list[str]] | None = None,
+    summary: str = "",
+) -> dict[str, bytes]:
+    """The members of a minimal plugin wheel, RECORD not included.
+
+    ``facts`` adds plugin.toml keys (``category``, ``tags``, ``permissions``,
+    ``description``); ``summary`` the metadata's ``Summary``.
+    """
     pkg = package(name)
     dist_info = f"{pkg}-{version}.dist-info"
     manifest = f'name = "{name}"\nversion = "{version}"\n' + (f'host = "{host}"\n' if host else "")
+    manifest += "".join(f"{key} = {_toml_value(value)}\n" for key, value in (facts or {}).items())
+    summary_line = f"Summary: {summary}\n" if summary else ""
     return {
         f"{pkg}/__init__.py": b"",
         f"{pkg}/plugin.py": PLUGIN_PY,
         f"{pkg}/plugin.toml": manifest.encode(),
         f"{dist_info}/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{summary_line}"
             "Requires-Dist: pluginctl\n\nA demo plugin.\n"
         ).encode(),
         f"{dist_info}/WHEEL": (
@@ -93,9 +112,14 @@ def make_wheel(
     *,
     extra: Mapping[str, bytes] | None = None,
     host: str = "",
+    facts: Mapping[str, str | list[str]] | None = None,
+    summary: str = "",
 ) -> Path:
-    """A valid plugin wheel ``name-version-py3-none-any.whl`` in ``directory``."""
-    files = plugin_files(name, version, host=host) | dict(extra or {})
+    """A valid plugin wheel ``name-version-py3-none-any.whl`` in ``directory``.
+
+    ``facts`` adds plugin.toml keys, ``summary`` the metadata's ``Summary``.
+    """
+    files = plugin_files(name, version, host=host, facts=facts, summary=summary) | dict(extra or {})
     dist_info = dist_info_of(files)
     files[f"{dist_info}/RECORD"] = record_for(files, dist_info)
     return write_zip(directory / f"{package(name)}-{version}-py3-none-any.whl", files)
