@@ -17,6 +17,7 @@ from pluginctl.cli import (
     keys,
     list_plugins,
     migrate,
+    registry,
     run,
     run_tests,
     sign,
@@ -87,6 +88,7 @@ app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
 app.add_typer(migrate.app)
 app.add_typer(keys.app)
+app.add_typer(registry.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)

@@ -39,6 +39,8 @@ HEAVY = (
     "httpx",
     "starlette",
     "uvicorn",
+    "h11",
+    "python_multipart",
     "sqlalchemy",
     "alembic",
     "psycopg",
@@ -153,6 +155,9 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["sign", "--help"],
         ["verify", "--help"],
         ["install", "--help"],
+        ["registry", "--help"],
+        ["registry", "serve", "--help"],
+        ["registry", "token", "create", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
