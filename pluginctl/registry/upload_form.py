@@ -204,6 +204,10 @@ class FormReader:
         if b"filename" not in options:
             self._count_field()
             return
+        if b"\\" in disposition:  # python-multipart would keep what follows a Windows path
+            raise BadUpload(
+                "the file part's name is not a plain distribution file name: it holds a backslash"
+            )
         filename = _plain_filename(options[b"filename"])
         if name == "content":
             self._open_content(filename)

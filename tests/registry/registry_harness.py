@@ -183,3 +183,85 @@ class AppClient:
                 return response
 
         return asyncio.run(send())
+
+
+BOUNDARY = "pluginctl-test-boundary"
+
+
+def multipart(*parts: tuple[str, str | None, bytes], boundary: str = BOUNDARY) -> bytes:
+    """A multipart/form-data body of ``(name, filename or None, data)`` parts, as written."""
+    chunks = []
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode())
+        chunks.append(data + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def form_parts(path: Path, **overrides: str) -> list[tuple[str, str | None, bytes]]:
+    """The parts twine sends for ``path``: its fields (``overrides`` win), then ``content``."""
+    fields = upload_form(path) | overrides
+    parts: list[tuple[str, str | None, bytes]] = [(k, None, v.encode()) for k, v in fields.items()]
+    parts.append(("content", path.name, path.read_bytes()))
+    return parts
+
+
+def raw_post(
+    url: str,
+    body: bytes,
+    *,
+    secret: str | None,
+    content_length: int | None = None,
+    send: int | None = None,
+    shut_write: bool = False,
+    timeout_s: float = 60,
+) -> bytes:
+    """POST ``body`` over a plain socket, with any Content-Length; the raw response.
+
+    ``send`` bytes of the body are sent (all by default); ``shut_write`` then closes
+    the sending side, as a client that gives up does.
+    """
+    import base64
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    auth = base64.b64encode(f"__token__:{secret}".encode()).decode() if secret else None
+    head = [
+        "POST / HTTP/1.1",
+        f"Host: {parts.hostname}:{parts.port}",
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}",
+        f"Content-Length: {len(body) if content_length is None else content_length}",
+        "Connection: close",
+    ]
+    if auth:
+        head.append(f"Authorization: Basic {auth}")
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout_s) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.sendall(body[:send])
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+        return _read_all(sock)
+
+
+def _read_all(sock: object) -> bytes:
+    import socket
+
+    assert isinstance(sock, socket.socket)
+    received = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return bytes(received)
+
+
+def status_line(response: bytes) -> str:
+    """``HTTP/1.1 400 reason`` of a raw response."""
+    return response.split(b"\r\n", 1)[0].decode("latin-1")
