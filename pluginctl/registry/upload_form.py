@@ -156,7 +156,11 @@ class FormReader:
         try:
             self._parser.write(chunk)
         except MultipartParseError as exc:
+            self._close_file()
             raise BadUpload(f"the upload is not a valid multipart form: {exc}") from None
+        except BaseException:
+            self._close_file()  # a refusal from a callback: the file is not written on
+            raise
 
     def finish(self) -> UploadForm:
         """The form, once the whole body was fed.

@@ -82,13 +82,22 @@ def start_registry(
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 60
-    for line in process.stdout:
+    while line := _readline(process.stdout.fileno()):
         found = re.search(r"serving on (http://\S+)", line)
         if found:
             return Registry(RegistryStore(root), found.group(1), process)
         assert time.monotonic() < deadline
     _, err = process.communicate()
     raise AssertionError(f"the registry did not start: {err}")
+
+
+def _readline(fd: int) -> str:
+    """One line from ``fd``, read byte by byte: nothing more is taken from the pipe, so
+    `subprocess.Popen.communicate` later gets all the rest."""
+    line = bytearray()
+    while not line.endswith(b"\n") and (byte := os.read(fd, 1)):
+        line += byte
+    return line.decode()
 
 
 def stop(
