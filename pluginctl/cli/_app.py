@@ -18,6 +18,7 @@ from pluginctl.cli import (
     list_plugins,
     migrate,
     publish,
+    registry,
     run,
     run_tests,
     search,
@@ -91,6 +92,7 @@ app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
 app.add_typer(migrate.app)
 app.add_typer(keys.app)
+app.add_typer(registry.app)
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)

@@ -124,10 +124,19 @@ class RegistryStore:
     @contextlib.contextmanager
     def staging(self, filename: str) -> Iterator[Path]:
         """A path in a fresh staging directory for ``filename``; removed afterwards, always."""
+        with self.staging_directory() as directory:
+            yield directory / _plain_name(filename)
+
+    @contextlib.contextmanager
+    def staging_directory(self) -> Iterator[Path]:
+        """A fresh, private staging directory, for an upload whose file name comes later.
+
+        It is removed afterwards, always; `fsck` ``--repair`` removes any a crash left.
+        """
         directory = self.root / "staging" / uuid.uuid4().hex
         directory.mkdir(mode=0o700)
         try:
-            yield directory / _plain_name(filename)
+            yield directory
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 

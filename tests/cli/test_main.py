@@ -40,6 +40,8 @@ HEAVY = (
     "httpx",
     "starlette",
     "uvicorn",
+    "h11",
+    "python_multipart",
     "sqlalchemy",
     "alembic",
     "psycopg",
@@ -159,6 +161,9 @@ def test_show_completion_prints_a_script(cli: CliRunner) -> None:
         ["uninstall", "--help"],
         ["publish", "--help"],
         ["search", "--help"],
+        ["registry", "--help"],
+        ["registry", "serve", "--help"],
+        ["registry", "token", "create", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(args: list[str]) -> None:

@@ -1,0 +1,295 @@
+"""``pluginctl registry serve``: a registry directory over HTTP, for pip, uv and twine.
+
+`registry_app` serves a `RegistryStore`:
+
+- ``GET /simple/`` and ``GET /simple/<project>/``: the simple repository API as
+  HTML or JSON (`pluginctl.registry.simple_pages`), chosen by ``Accept`` or
+  ``?format=``; a project spelled otherwise than normalised redirects to its
+  normalised URL (301); an unknown project is 404, never a fallback elsewhere.
+- ``GET /files/<project>/<file>`` (and ``<file>.metadata``, ``<file>.sig``): a
+  published file, found through the index only, never by joining the URL to a
+  path: a name the index does not hold, under the project it records, is 404
+  (``..%2f``, odd characters). Each download of a distribution is counted.
+- ``POST /`` and ``POST /legacy/``: uploads (`pluginctl.registry.legacy_upload`).
+- ``/api/...``: the marketplace JSON API, when ``pluginctl.registry.api`` is installed.
+
+`serve` runs the app with uvicorn on one socket until SIGINT or SIGTERM.
+
+Example:
+    >>> import asyncio, httpx, tempfile
+    >>> from pathlib import Path
+    >>> from pluginctl.registry.store import RegistryStore
+    >>> store = RegistryStore(Path(tempfile.mkdtemp()) / "registry")
+    >>> async def get(path):
+    ...     transport = httpx.ASGITransport(registry_app(store))
+    ...     async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+    ...         return await client.get(path, headers={"Accept": JSON})
+    >>> asyncio.run(get("/simple/")).json()
+    {'meta': {'api-version': '1.1'}, 'projects': []}
+    >>> asyncio.run(get("/simple/nothing-here/")).status_code
+    404
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import signal
+import socket
+from typing import TYPE_CHECKING
+
+import uvicorn
+from packaging.utils import canonicalize_name
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from pluginctl.errors import UserError
+from pluginctl.registry import simple_pages
+from pluginctl.registry.legacy_upload import UploadEndpoint, UploadLimits
+from pluginctl.registry.reason_phrase import ReasonPhraseProtocol
+from pluginctl.registry.simple_pages import JSON
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from starlette.requests import Request
+
+    from pluginctl.registry.store import RegistryStore
+
+__all__ = ["DEFAULT_PORT", "exposed", "registry_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+#: The port `serve` listens on unless told otherwise.
+DEFAULT_PORT = 8710
+_API_MODULE = "pluginctl.registry.api"
+_TYPES = {".metadata": "text/plain; charset=utf-8", ".sig": "application/json"}
+_DIST_TYPES = {".whl": "application/zip", ".tar.gz": "application/gzip"}
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def registry_app(
+    store: RegistryStore,
+    *,
+    max_upload_mb: float = 100,
+    max_concurrent_uploads: int = 8,
+    read_timeout_s: float = 30,
+    upload_timeout_s: float = 600,
+    api: bool = True,
+) -> Starlette:
+    """The registry's ASGI app: simple API, files, uploads and (``api``) the marketplace."""
+    limits = UploadLimits(
+        max_upload_mb=max_upload_mb,
+        max_concurrent=max_concurrent_uploads,
+        read_timeout_s=read_timeout_s,
+        upload_timeout_s=upload_timeout_s,
+    )
+    pages = _Pages(store)
+    upload = UploadEndpoint(store, limits=limits)
+    routes: list[BaseRoute] = [
+        Route("/", upload.receive, methods=["POST"]),
+        Route("/", _home, methods=["GET"]),
+        Route("/legacy/", upload.receive, methods=["POST"]),
+        Route("/simple/", pages.root, methods=["GET"]),
+        Route("/simple/{project}/", pages.project, methods=["GET"], name="project"),
+        Route("/files/{project}/{filename}", pages.file, methods=["GET"]),
+    ]
+    if api:
+        routes.extend(_marketplace(store))
+    return Starlette(routes=routes)
+
+
+def _marketplace(store: RegistryStore) -> list[BaseRoute]:
+    """``/api``, from ``pluginctl.registry.api`` when it is there; nothing otherwise."""
+    try:
+        module = importlib.import_module(_API_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != _API_MODULE:
+            raise
+        return []
+    found = module.marketplace_routes(store)
+    routes = [route for route in found if isinstance(route, BaseRoute)]
+    return [Mount("/api", routes=routes)]
+
+
+def _home(request: Request) -> Response:
+    return PlainTextResponse("pluginctl registry: the simple API is at /simple/\n")
+
+
+class _Pages:
+    """The read side: simple pages and files, from the index (sync: Starlette threads them)."""
+
+    def __init__(self, store: RegistryStore) -> None:
+        self.store = store
+
+    def root(self, request: Request) -> Response:
+        kind = _negotiated(request)
+        if kind is None:
+            return _not_acceptable()
+        projects = self.store.index.projects()
+        if kind == JSON:
+            return _page(simple_pages.root_json(projects), kind)
+        return _page(simple_pages.root_html(projects), kind)
+
+    def project(self, request: Request) -> Response:
+        asked = request.path_params["project"]
+        name = canonicalize_name(asked)
+        if name != asked:
+            return RedirectResponse(str(request.url_for("project", project=name)), 301)
+        files = self.store.index.files(name)
+        kind = _negotiated(request)
+        if not files:
+            return PlainTextResponse(f"no project {name} in this registry\n", 404)
+        if kind is None:
+            return _not_acceptable()
+        if kind == JSON:
+            return _page(simple_pages.project_json(name, files), kind)
+        display = dict(self.store.index.projects()).get(name, name)
+        return _page(simple_pages.project_html(name, display, files), kind)
+
+    def file(self, request: Request) -> Response:
+        project, asked = request.path_params["project"], request.path_params["filename"]
+        suffix = next((s for s in _TYPES if asked.endswith(s)), "")
+        found = self.store.open_file(asked.removesuffix(suffix) if suffix else asked)
+        if found is None or found[0].project != project:
+            return PlainTextResponse("no such file\n", 404)
+        row, path = found
+        if (suffix == ".metadata" and row.kind != "wheel") or (suffix == ".sig" and not row.signed):
+            return PlainTextResponse("no such file\n", 404)
+        target = path.with_name(path.name + suffix)
+        if not target.is_file():
+            log.error("%s is in the index but not on disk: run pluginctl registry fsck", target)
+            return PlainTextResponse("no such file\n", 404)
+        if not suffix and request.method == "GET":
+            self.store.index.count_download(row.filename)
+        media = _TYPES.get(suffix) or next(t for s, t in _DIST_TYPES.items() if asked.endswith(s))
+        headers = {"cache-control": _IMMUTABLE, "x-content-type-options": "nosniff"}
+        if not suffix:
+            headers["etag"] = f'"{row.sha256}"'
+        return FileResponse(target, media_type=media, headers=headers)
+
+
+def _negotiated(request: Request) -> str | None:
+    return simple_pages.negotiate(
+        request.headers.get("accept"), format_param=request.query_params.get("format")
+    )
+
+
+def _page(body: str, kind: str) -> Response:
+    media = kind if kind == JSON else f"{kind}; charset=utf-8"
+    return Response(
+        body,
+        media_type=media,
+        headers={"vary": "Accept", "x-content-type-options": "nosniff"},
+    )
+
+
+def _not_acceptable() -> Response:
+    offered = ", ".join([JSON, "application/vnd.pypi.simple.v1+html", "text/html"])
+    return PlainTextResponse(f"this registry serves {offered}\n", 406)
+
+
+# ---------------------------------------------------------------- serving
+
+
+def exposed(host: str) -> bool:
+    """Whether listening on ``host`` reaches beyond this machine.
+
+    Example:
+        >>> exposed("127.0.0.1"), exposed("::1"), exposed("localhost"), exposed("0.0.0.0")
+        (False, False, False, True)
+    """
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def serve(
+    app: Starlette,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    on_ready: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Serve ``app`` on ``host``:``port`` (0: any free port) until SIGINT or SIGTERM.
+
+    ``on_ready`` gets the URL once it serves. Requests in progress finish first.
+
+    Raises:
+        UserError: the address cannot be listened on.
+    """
+    sock = _bind(host, port)
+    try:
+        asyncio.run(_serve(app, sock, on_ready))
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        raise UserError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="pick another port with --port (0 picks a free one) or stop what uses it",
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(app: Starlette, sock: socket.socket, on_ready: Callable[[str], None]) -> None:
+    config = uvicorn.Config(
+        app,
+        http=ReasonPhraseProtocol,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,  # the audit log records the peer, not what a header claims
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+    server = _QuietServer(config)
+    with _exit_on_signals(server):
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        if server.started:
+            on_ready(_url(sock))
+        await serving
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling: `serve` owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _exit_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, setattr, server, "should_exit", True)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _url(sock: socket.socket) -> str:
+    name, port = sock.getsockname()[:2]
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
