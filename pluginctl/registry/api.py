@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import json
 import re
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -341,20 +340,15 @@ def _secret(request: Request) -> str:
 
 
 def _tokens_module(store: RegistryStore) -> TokenCheck:
+    """Any live upload token may rate, once per project: its holder is a known uploader."""
+
     def check(secret: str, project: str) -> str | None:
+        from pluginctl.registry.tokens import Tokens
+
+        del project  # a rating needs a live token, not one scoped to the project
         try:
-            tokens = importlib.import_module("pluginctl.registry.tokens")
-        except ModuleNotFoundError as exc:
-            if exc.name != "pluginctl.registry.tokens":
-                raise
-            raise _Refused(503, "this registry cannot check tokens: ratings are off") from None
-        try:
-            found: object = tokens.check(store.index, secret, project)
+            return Tokens(store.index).check(secret).id
         except PluginctlError:
             return None
-        if found is None or isinstance(found, str):
-            return found
-        token_id = getattr(found, "id", None)
-        return token_id if isinstance(token_id, str) else None
 
     return check

@@ -8,7 +8,6 @@ bodies are a 400 (or 413) naming the parameter, never a 500.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import warnings
 from typing import TYPE_CHECKING
@@ -248,10 +247,23 @@ def test_rating_an_unknown_project_is_404_and_a_huge_body_413(client: TestClient
     assert huge.status_code == 413
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pluginctl.registry.tokens") is None,
-    reason="pluginctl.registry.tokens is not written yet",
-)
+def test_a_live_upload_token_rates_once_and_a_revoked_one_cannot(shelf: RegistryStore) -> None:
+    from pluginctl.registry.tokens import Tokens
+
+    tokens = Tokens(shelf.index)
+    token, secret = tokens.create("ci", projects=["other-*"])  # any live token may rate
+    app = Starlette(routes=marketplace_routes(shelf))
+    with TestClient(app, raise_server_exceptions=False) as plain:
+        first = plain.post("/api/projects/mailer/rating", json={"stars": 2}, headers=bearer(secret))
+        again = plain.post("/api/projects/mailer/rating", json={"stars": 5}, headers=bearer(secret))
+        tokens.revoke(token.id)
+        revoked = plain.post(
+            "/api/projects/mailer/rating", json={"stars": 1}, headers=bearer(secret)
+        )
+    assert (first.status_code, again.status_code, revoked.status_code) == (200, 200, 401)
+    assert again.json()["rating"] == {"average": 5.0, "count": 1}
+
+
 def test_the_default_token_check_refuses_an_unknown_secret(shelf: RegistryStore) -> None:
     app = Starlette(routes=marketplace_routes(shelf))
     with TestClient(app, raise_server_exceptions=False) as plain:
