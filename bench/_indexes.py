@@ -52,10 +52,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def registry_serve(registry: Path) -> Iterator[Server]:
-    """``pluginctl registry serve`` of ``registry`` on a free port."""
+def registry_serve(registry: Path, *, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """``pluginctl registry serve`` of ``registry`` on a free port, in ``env``."""
     command = [sys.executable, "-m", "pluginctl", "registry", "serve", "--registry", str(registry)]
-    process = _start([*command, "--port", "0"], stdout=subprocess.PIPE)
+    process = _start([*command, "--port", "0"], stdout=subprocess.PIPE, env=env)
     try:
         yield Server(_announced(process), process.pid)
     finally:
@@ -82,9 +82,12 @@ def pypiserver(packages: Path, htpasswd: Path) -> Iterator[Server]:
         _stop(process)
 
 
-def _start(command: list[str], *, stdout: int) -> subprocess.Popen[str]:
+def _start(
+    command: list[str], *, stdout: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=subprocess.DEVNULL,

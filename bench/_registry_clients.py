@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -57,22 +58,31 @@ class _Setup:
     anchor: Server
     token: str
     uploads: list[Path]
+    env: dict[str, str]
 
 
 def measure_clients(*, quick: bool) -> list[Metric]:
     """The four client metrics; ``quick`` runs each pair a few times and loads for 1 s."""
     runs = 3 if quick else 10
+    seconds = 1.0 if quick else 4.0
+    measures: list[tuple[Spec, Callable[[_Setup], Metric]]] = [
+        (PIP, lambda setup: _install(PIP, setup, _pip_command, runs)),
+        (UV, lambda setup: _install(UV, setup, _uv_command, runs)),
+        (UPLOAD, lambda setup: _uploads(setup, runs)),
+        (RPS, lambda setup: _rps(setup, seconds=seconds)),
+    ]
     try:
         with _servers(uploads=runs + 1) as setup:
-            return [
-                _install(PIP, setup, _pip_command, runs),
-                _install(UV, setup, _uv_command, runs),
-                _uploads(setup, runs),
-                _rps(setup, seconds=1.0 if quick else 4.0),
-            ]
+            return [_guarded(spec, measure, setup) for spec, measure in measures]
     except (BenchError, OSError, subprocess.CalledProcessError) as exc:
-        reason = str(exc)
-        return [spec.failed(reason) for spec in (PIP, UV, UPLOAD, RPS)]
+        return [spec.failed(str(exc)) for spec, _ in measures]
+
+
+def _guarded(spec: Spec, measure: Callable[[_Setup], Metric], setup: _Setup) -> Metric:
+    try:
+        return measure(setup)
+    except (BenchError, OSError, subprocess.CalledProcessError) as exc:
+        return spec.failed(str(exc))
 
 
 @contextlib.contextmanager
@@ -85,10 +95,17 @@ def _servers(*, uploads: int) -> Iterator[_Setup]:
 
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as scratch:
         root = Path(scratch)
+        env = {**os.environ, "XDG_CONFIG_HOME": str(root / "config")}
+        env.pop("PLUGINCTL_SIGNING_KEY", None)
         key = SigningKey.generate("bench")
         store = RegistryStore(root / "registry")
+        user_trust = root / "config" / "pluginctl" / "trust.toml"
+        user_trust.parent.mkdir(parents=True)
+        TrustStore.load(project_file=root / "none.toml", user_file=user_trust).trust(
+            key.public, name="bench", projects=["*"]
+        )  # the publisher's pre-flight and the registry both read the user's store
         trust_file = root / "registry" / "pluginctl.trust.toml"
-        TrustStore.load(project_file=trust_file, user_file=root / "none.toml").trust(
+        TrustStore.load(project_file=trust_file, user_file=user_trust).trust(
             key.public, name="bench", projects=["*"], project=True
         )
         files = _files(root / "dist", key)
@@ -104,10 +121,10 @@ def _servers(*, uploads: int) -> Iterator[_Setup]:
             for i in range(uploads * 2)
         ]
         with (
-            registry_serve(store.root) as registry,
+            registry_serve(store.root, env=env) as registry,
             pypiserver(packages, root / "htpasswd") as anchor,
         ):
-            yield _Setup(root, registry, anchor, token, upload_files)
+            yield _Setup(root, registry, anchor, token, upload_files, env)
 
 
 def _files(directory: Path, key: SigningKey) -> list[Path]:
@@ -167,9 +184,9 @@ def _install(
     return spec.compare(subject, anchor)
 
 
-def _time(command: list[str]) -> float:
+def _time(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise BenchError(f"`{' '.join(command[:4])}` failed: {done.stderr.strip()[-400:]}")
@@ -189,7 +206,8 @@ def _uploads(setup: _Setup, runs: int) -> Metric:
                 *(sys.executable, "-m", "pluginctl", "publish"),
                 *("--repository-url", setup.registry.url, "-u", "__token__", "-p", setup.token),
                 str(next(files)),
-            ]
+            ],
+            setup.env,
         )
         theirs = _time(
             [

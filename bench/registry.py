@@ -1,4 +1,4 @@
-"""The registry and its marketplace: search over 10,000 generated plugin projects.
+"""The registry and its marketplace: search over 10,000 projects; real clients against pypiserver.
 
 The registry is a real `pluginctl.registry.store.RegistryStore` directory whose index
 is filled through the index's own record path (`Index.record`, which writes each
@@ -8,9 +8,9 @@ its newest yanked), names and descriptions from a 400-word vocabulary, a categor
 1 to 4 of 60 tags, a host range of five, downloads skewed like real ones. No files
 are written: search reads the index only.
 
-Each metric is a function of the shared `Workbench` listed in `METRICS`; later ones
-(installs with pip and uv, uploads, the simple index against pypiserver) are added
-to that list.
+Each search metric is a function of the shared `Workbench` listed in `METRICS`. The
+client metrics (pip and uv installs, uploads, the simple index under load, each
+against pypiserver serving the same files) are `bench._registry_clients`'s.
 
 Metrics:
     search_p50_ms: `pluginctl.registry.marketplace.search`, in process, rotating
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench._registry_clients import measure_clients
 from bench._stats import p50
 from bench._workers import EXPECTED_FAILURES, Spec, describe_failure
 
@@ -81,7 +82,8 @@ def run(*, quick: bool) -> list[Metric]:
     """Measure every metric of the suite; ``quick`` uses 1,000 projects and few runs."""
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as scratch:
         bench = Workbench(Path(scratch), quick=quick)
-        return [_measured(spec, metric, bench) for spec, metric in METRICS]
+        searched = [_measured(spec, metric, bench) for spec, metric in METRICS]
+    return [*searched, *measure_clients(quick=quick)]
 
 
 def _measured(spec: Spec, metric: Callable[[Workbench], Metric], bench: Workbench) -> Metric:

@@ -38,7 +38,6 @@ import importlib
 import ipaddress
 import logging
 import signal
-import socket
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -47,13 +46,14 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from pluginctl.errors import UserError
+from pluginctl.listening import listen
 from pluginctl.registry import simple_pages
 from pluginctl.registry.legacy_upload import UploadEndpoint, UploadLimits
 from pluginctl.registry.reason_phrase import ReasonPhraseProtocol
 from pluginctl.registry.simple_pages import JSON
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable, Iterator
 
     from starlette.requests import Request
@@ -225,24 +225,11 @@ def serve(
     Raises:
         UserError: the address cannot be listened on.
     """
-    sock = _bind(host, port)
+    sock = listen(host, port)
     try:
         asyncio.run(_serve(app, sock, on_ready))
     finally:
         sock.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family, backlog=1024)
-    except OSError as exc:
-        raise UserError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            hint="pick another port with --port (0 picks a free one) or stop what uses it",
-        ) from None
-    sock.setblocking(False)
-    return sock
 
 
 async def _serve(app: Starlette, sock: socket.socket, on_ready: Callable[[str], None]) -> None:

@@ -13,18 +13,19 @@ import asyncio
 import contextlib
 import gc
 import signal
-import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import uvicorn
 
 from pluginctl.errors import UserError
+from pluginctl.listening import listen
 from pluginctl.runtime.admission import discover_for_host
 from pluginctl.runtime.host import Host, HostOptions
 from pluginctl.runtime.resolution import ResolutionProblem, plan
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
@@ -124,25 +125,12 @@ def host_options(config: HostConfig) -> HostOptions:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port).
+    """A listening TCP socket on ``host:port`` (port 0: any free port); see `listen`.
 
     Raises:
         UserError: when the address is in use or cannot be bound.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets NODELAY
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UserError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            hint="pick another port with --port (0 picks a free one) or stop what uses it",
-        ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+    return listen(host, port)
 
 
 async def run_host(
