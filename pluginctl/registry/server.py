@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import ipaddress
 import logging
 import signal
@@ -44,7 +43,7 @@ import uvicorn
 from packaging.utils import canonicalize_name
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from pluginctl.listening import listen
 from pluginctl.registry import simple_pages
@@ -66,7 +65,6 @@ log = logging.getLogger(__name__)
 
 #: The port `serve` listens on unless told otherwise.
 DEFAULT_PORT = 8710
-_API_MODULE = "pluginctl.registry.api"
 _TYPES = {".metadata": "text/plain; charset=utf-8", ".sig": "application/json"}
 _DIST_TYPES = {".whl": "application/zip", ".tar.gz": "application/gzip"}
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -104,16 +102,10 @@ def registry_app(
 
 
 def _marketplace(store: RegistryStore) -> list[BaseRoute]:
-    """``/api``, from ``pluginctl.registry.api`` when it is there; nothing otherwise."""
-    try:
-        module = importlib.import_module(_API_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != _API_MODULE:
-            raise
-        return []
-    found = module.marketplace_routes(store)
-    routes = [route for route in found if isinstance(route, BaseRoute)]
-    return [Mount("/api", routes=routes)]
+    """The marketplace's JSON API, mounted at ``/api`` (`pluginctl.registry.api`)."""
+    from pluginctl.registry.api import marketplace_routes
+
+    return marketplace_routes(store)
 
 
 def _home(request: Request) -> Response:

@@ -126,11 +126,19 @@ def publish_remote(
     try:
         _check_new(target, checked, simple_urls(target.url, index_url=index_url), timeout_s)
         source = signatures or SignatureSource.default()
+        carries = _carries_signatures(target, timeout_s)
         done: list[Published] = []
         for dist in checked:
             try:
                 done.append(
-                    _publish_one(target, dist, source, on_progress=on_progress, timeout_s=timeout_s)
+                    _publish_one(
+                        target,
+                        dist,
+                        source,
+                        carries_signatures=carries,
+                        on_progress=on_progress,
+                        timeout_s=timeout_s,
+                    )
                 )
             except PublishError as exc:
                 raise _after(exc, done) from None
@@ -234,20 +242,38 @@ def _exists(dist: Distribution, where: str) -> PublishError:
     )
 
 
+def _carries_signatures(target: Repository, timeout_s: float) -> bool:
+    """Whether the index is a pluginctl registry, which keeps each wheel's ``.sig`` itself.
+
+    It answers ``GET /api/keys`` with its trusted keys; other indexes do not.
+    """
+    import requests
+
+    root = target.url.split("/legacy/")[0].rstrip("/")
+    try:
+        response = target.session.get(f"{root}/api/keys", timeout=timeout_s, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and "json" in response.headers.get("content-type", "")
+
+
 def _publish_one(
     target: Repository,
     dist: Distribution,
     source: SignatureSource,
     *,
+    carries_signatures: bool,
     on_progress: Callable[[Progress], None] | None,
     timeout_s: float,
 ) -> Published:
+    """Upload ``dist``; its signature goes with it to a pluginctl registry, else to ``source``."""
     from twine.utils import sanitize_url
 
-    response = _send(target, dist, on_progress=on_progress, timeout_s=timeout_s)
+    sends = dist.signature if carries_signatures else None
+    response = _send(target, dist, sends, on_progress=on_progress, timeout_s=timeout_s)
     _check_response(response, dist, target.url)
     kept = None
-    if dist.signature is not None:
+    if dist.signature is not None and not carries_signatures:
         kept = str(source.put(dist.sha256, dist.signature))
     return Published(dist, sanitize_url(target.url), kept)
 
@@ -255,6 +281,7 @@ def _publish_one(
 def _send(
     target: Repository,
     dist: Distribution,
+    signature: bytes | None,
     *,
     on_progress: Callable[[Progress], None] | None,
     timeout_s: float,
@@ -272,6 +299,8 @@ def _send(
     # twine's own form fields, as twine upload sends them
     fields = target._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
     fields += [(":action", "file_upload"), ("protocol_version", "1")]
+    if signature is not None:  # a pluginctl registry keeps it beside the wheel
+        fields.append(("signature", (dist.filename + ".sig", signature, "application/json")))
     with dist.path.open("rb") as file:
         fields.append(("content", (dist.filename, file, "application/octet-stream")))
         encoder = MultipartEncoder(fields)
