@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["FileRow", "Index", "refresh_listing"]
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS projects (
     name TEXT PRIMARY KEY,
     display TEXT NOT NULL,
@@ -155,29 +160,52 @@ class FileRow:
 
 
 class Index:
-    """The index database at ``path``, created on first use."""
+    """The index database at ``path``, created on first use.
+
+    Reads go through one connection per thread, kept open (a server answers many
+    requests; opening SQLite for each costs more than the query); each write opens
+    its own connection and transaction.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._local = threading.local()
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode = WAL")
             listed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'listings'").fetchone()
             db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('pages', 0)")
         if listed is None:
             self.rebuild_listings()  # an index written before listings existed
 
-    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
-        return contextlib.closing(db)
+        return db
+
+    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
+        return contextlib.closing(self._open())
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection for queries."""
-        with self._connect() as db:
-            yield db
+        """This thread's connection for queries (each statement sees the latest commit)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._open()
+        yield db
+
+    def pages_generation(self) -> int:
+        """A number that changes whenever a simple page would: a publish, a yank."""
+        with self.reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'pages'").fetchone()
+        return int(row["value"]) if row is not None else 0
+
+    @staticmethod
+    def pages_changed(db: sqlite3.Connection) -> None:
+        """Mark the simple pages stale (inside a `writing` transaction)."""
+        db.execute("UPDATE meta SET value = value + 1 WHERE name = 'pages'")
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -241,6 +269,7 @@ class Index:
             (dist.filename, dist.project, now),
         )
         refresh_listing(db, dist.project)
+        Index.pages_changed(db)
 
     def files(self, project: str) -> list[FileRow]:
         """Every file of ``project`` (normalised), oldest first."""
@@ -297,6 +326,7 @@ class Index:
                 (int(yanked), reason if yanked else "", project, version),
             )
             refresh_listing(db, project)
+            self.pages_changed(db)
             return cursor.rowcount
 
     def rebuild_listings(self) -> None:

@@ -68,6 +68,7 @@ DEFAULT_PORT = 8710
 _TYPES = {".metadata": "text/plain; charset=utf-8", ".sig": "application/json"}
 _DIST_TYPES = {".whl": "application/zip", ".tar.gz": "application/gzip"}
 _IMMUTABLE = "public, max-age=31536000, immutable"
+_MAX_CACHED_PAGES = 10_000
 
 
 def registry_app(
@@ -113,35 +114,65 @@ def _home(request: Request) -> Response:
 
 
 class _Pages:
-    """The read side: simple pages and files, from the index (sync: Starlette threads them)."""
+    """The read side: simple pages and files, from the index.
+
+    Pages are built once and kept until the index's pages generation moves (a
+    publish or a yank, by this process or another): answering a page is then one
+    small query on a kept connection. They are answered on the event loop; files,
+    whose download count is a write, go to Starlette's threads.
+    """
 
     def __init__(self, store: RegistryStore) -> None:
         self.store = store
+        self._cache: dict[tuple[str, str], str | None] = {}
+        self._generation = -1
 
-    def root(self, request: Request) -> Response:
+    async def root(self, request: Request) -> Response:
         kind = _negotiated(request)
         if kind is None:
             return _not_acceptable()
+        return _page(self._cached(("", kind), lambda: self._root(kind)) or "", kind)
+
+    def _root(self, kind: str) -> str:
         projects = self.store.index.projects()
         if kind == JSON:
-            return _page(simple_pages.root_json(projects), kind)
-        return _page(simple_pages.root_html(projects), kind)
+            return simple_pages.root_json(projects)
+        return simple_pages.root_html(projects)
 
-    def project(self, request: Request) -> Response:
+    async def project(self, request: Request) -> Response:
         asked = request.path_params["project"]
         name = canonicalize_name(asked)
         if name != asked:
             return RedirectResponse(str(request.url_for("project", project=name)), 301)
-        files = self.store.index.files(name)
         kind = _negotiated(request)
-        if not files:
+        body = self._cached((name, kind or ""), lambda: self._project(name, kind))
+        if body is None:
             return PlainTextResponse(f"no project {name} in this registry\n", 404)
         if kind is None:
             return _not_acceptable()
+        return _page(body, kind)
+
+    def _project(self, name: str, kind: str | None) -> str | None:
+        files = self.store.index.files(name)
+        if not files:
+            return None
         if kind == JSON:
-            return _page(simple_pages.project_json(name, files), kind)
+            return simple_pages.project_json(name, files)
+        if kind is None:
+            return ""
         display = dict(self.store.index.projects()).get(name, name)
-        return _page(simple_pages.project_html(name, display, files), kind)
+        return simple_pages.project_html(name, display, files)
+
+    def _cached(self, key: tuple[str, str], build: Callable[[], str | None]) -> str | None:
+        generation = self.store.index.pages_generation()
+        if generation != self._generation:
+            self._cache.clear()
+            self._generation = generation
+        if key not in self._cache:
+            if len(self._cache) > _MAX_CACHED_PAGES:
+                self._cache.clear()
+            self._cache[key] = build()
+        return self._cache[key]
 
     def file(self, request: Request) -> Response:
         project, asked = request.path_params["project"], request.path_params["filename"]
