@@ -9,28 +9,32 @@ wheel and `verify_installed` on an installed plugin, each returning a `VerifyRep
 
 from __future__ import annotations
 
-from pluginctl.signing.installed import verify_installed
-from pluginctl.signing.keys import (
-    PASSPHRASE_ENV,
-    SIGNING_KEY_ENV,
-    KeyInfo,
-    KeyRing,
-    PublicKey,
-    SigningKey,
-    key_id_of,
-    resolve_signing_key,
-    signing_key_from_env,
-)
-from pluginctl.signing.rotation import Rotation, rotate_key
-from pluginctl.signing.sign import SignResult, sign_wheel, signature_path
-from pluginctl.signing.trust import (
-    TRUST_FILENAME,
-    StoredEntry,
-    TrustDecision,
-    TrustEntry,
-    TrustStore,
-)
-from pluginctl.signing.verify import CHECKS, SignerReport, VerifyReport, exit_code, verify_wheel
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pluginctl.signing.installed import verify_installed
+    from pluginctl.signing.keys import (
+        PASSPHRASE_ENV,
+        SIGNING_KEY_ENV,
+        KeyInfo,
+        KeyRing,
+        PublicKey,
+        SigningKey,
+        key_id_of,
+        resolve_signing_key,
+        signing_key_from_env,
+    )
+    from pluginctl.signing.rotation import Rotation, rotate_key
+    from pluginctl.signing.sign import SignResult, sign_wheel, signature_path
+    from pluginctl.signing.trust import (
+        TRUST_FILENAME,
+        StoredEntry,
+        TrustDecision,
+        TrustEntry,
+        TrustStore,
+    )
+    from pluginctl.signing.verify import CHECKS, SignerReport, VerifyReport, exit_code, verify_wheel
 
 __all__ = [
     "CHECKS",
@@ -59,3 +63,40 @@ __all__ = [
     "verify_installed",
     "verify_wheel",
 ]
+
+#: Where each public name lives: imported on first use, so that reading one module
+#: (the archive checks, say) never pays for every other's imports.
+_HOMES = {
+    "CHECKS": "verify",
+    "PASSPHRASE_ENV": "keys",
+    "SIGNING_KEY_ENV": "keys",
+    "TRUST_FILENAME": "trust",
+    "KeyInfo": "keys",
+    "KeyRing": "keys",
+    "PublicKey": "keys",
+    "Rotation": "rotation",
+    "SignResult": "sign",
+    "SignerReport": "verify",
+    "SigningKey": "keys",
+    "StoredEntry": "trust",
+    "TrustDecision": "trust",
+    "TrustEntry": "trust",
+    "TrustStore": "trust",
+    "VerifyReport": "verify",
+    "exit_code": "verify",
+    "key_id_of": "keys",
+    "resolve_signing_key": "keys",
+    "rotate_key": "rotation",
+    "sign_wheel": "sign",
+    "signature_path": "sign",
+    "signing_key_from_env": "keys",
+    "verify_installed": "installed",
+    "verify_wheel": "verify",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pluginctl.signing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pluginctl.signing.{home}"), name)
