@@ -217,6 +217,22 @@ def unyank(
     console().print(f"[green]unyanked[/] {_escape(project)} {_escape(version)} ({count} file(s))")
 
 
+@app.command("feature")
+def feature(
+    project: Annotated[str, typer.Argument(help="The project to feature.")],
+    *,
+    off: Annotated[bool, typer.Option("--off", help="Stop featuring it.")] = False,
+    registry: RegistryPath = None,
+) -> None:
+    """Feature a project in the marketplace's featured list (the registry owner's pick)."""
+    from pluginctl.cli._output import console
+    from pluginctl.registry.marketplace import set_featured
+
+    set_featured(_store(registry).index, project, on=not off)
+    done = "no longer featured" if off else "featured"
+    console().print(f"[green]{done}[/] {_escape(project)}")
+
+
 def _token_view(token: Token) -> dict[str, object]:
     return {
         "id": token.id,

@@ -149,3 +149,23 @@ def test_serve_on_a_taken_port_says_so(cli: CliRunner, store: RegistryStore) -> 
     assert result.exit_code == 1
     assert f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "hint: pick another port" in result.stderr
+
+
+def test_the_owner_features_a_project_and_stops(cli: CliRunner, tmp_path: Path) -> None:
+    from pluginctl.registry.marketplace import featured
+
+    store = RegistryStore(tmp_path / "registry")
+    store.publish(library_wheel(tmp_path, "helper", "2.0"))
+    missing = cli("registry", "feature", "nothing", "--registry", store.root)
+    assert missing.exit_code == 1
+    assert "nothing is not in this registry" in missing.stderr
+    assert cli("registry", "feature", "helper", "--registry", store.root).exit_code == 0
+    assert featured_flag(store) == 1
+    assert cli("registry", "feature", "helper", "--off", "--registry", store.root).exit_code == 0
+    assert featured_flag(store) == 0
+    assert featured(store.index, limit=10) == []
+
+
+def featured_flag(store: RegistryStore) -> int:
+    with store.index.reading() as db:
+        return int(db.execute("SELECT featured FROM projects WHERE name = 'helper'").fetchone()[0])
