@@ -76,7 +76,8 @@ def lookup(entries: Sequence[Entry], name: str) -> Entry:
     known = ", ".join(entry.name for entry in entries) or "none"
     raise UserError(
         f"no plugin named {name!r} is installed or given with --plugin (found: {known})",
-        hint="install it, or pass its source directory with --plugin PATH",
+        hint=f"install it (pluginctl install {name}; pluginctl search --show {name} shows the"
+        " registry's releases), or pass its source directory with --plugin PATH",
     )
 
 
