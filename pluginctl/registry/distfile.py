@@ -45,7 +45,14 @@ if TYPE_CHECKING:
     from pluginctl.manifest import Manifest
     from pluginctl.signing.trust import TrustStore
 
-__all__ = ["MAX_METADATA_BYTES", "DistFile", "PluginFacts", "inspect_dist"]
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "DistFile",
+    "PluginFacts",
+    "core_metadata",
+    "inspect_dist",
+    "parse_metadata",
+]
 
 #: Core metadata past this size is refused: a description that big breaks pages.
 MAX_METADATA_BYTES = 1024 * 1024
@@ -271,6 +278,40 @@ def _check_sdist_member(member: tarfile.TarInfo, filename: str, count: int) -> N
 
 
 # ---------------------------------------------------------------- metadata
+
+
+def core_metadata(path: Path) -> bytes:
+    """A wheel's METADATA or an sdist's PKG-INFO, read without unpacking anything else.
+
+    Raises:
+        RegistryError: the file is not a readable wheel or sdist, or has no metadata.
+    """
+    if path.name.endswith(".tar.gz"):
+        return _inspect_sdist(path)
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [
+                n
+                for n in archive.namelist()
+                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+            ]
+            if len(names) != 1:
+                raise RegistryError(f"{path.name}: {len(names)} .dist-info/METADATA files, not 1")
+            info = archive.getinfo(names[0])
+            if info.file_size > MAX_METADATA_BYTES:
+                raise RegistryError(f"{path.name}: its metadata is past {MAX_METADATA_BYTES} bytes")
+            return archive.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise RegistryError(
+            f"{path.name}: not a readable wheel ({exc})", hint="rebuild it with pluginctl build"
+        ) from None
+
+
+def parse_metadata(content: bytes, filename: str) -> Metadata:
+    """Core metadata, validated (`packaging.metadata`); errors name ``filename``."""
+    return _metadata(content, filename)
 
 
 def _metadata(content: bytes, filename: str) -> Metadata:

@@ -117,6 +117,11 @@ def publish_remote(
     username = username if username is not None else os.environ.get(USERNAME_ENV)
     password = password if password is not None else os.environ.get(PASSWORD_ENV)
     if repository_url is not None and username and password and repository is None:
+        direct = _to_pluginctl_registry(
+            checked, repository_url, (username, password), on_progress, timeout_s
+        )
+        if direct is not None:
+            return direct
         target = _direct(repository_url, username, password)  # nothing to look up
     else:
         settings = _settings(
@@ -205,6 +210,35 @@ def _asking_resolver(
             return prompt(what, what != "username")
 
     return Asking(settings.repository_config, auth.CredentialInput(username, password))
+
+
+def _to_pluginctl_registry(
+    checked: list[Distribution],
+    url: str,
+    auth: tuple[str, str],
+    on_progress: Callable[[Progress], None] | None,
+    timeout_s: float,
+) -> list[Published] | None:
+    """Publish straight to a pluginctl registry; None if ``url`` is not one."""
+    import httpx
+
+    from pluginctl.registry import registry_upload
+
+    with httpx.Client(auth=auth, timeout=timeout_s, trust_env=False) as client:
+        if not registry_upload.is_pluginctl_registry(client, url):
+            return None
+        for project in sorted({dist.project for dist in checked}):
+            there = registry_upload.listed(client, url, project)
+            for dist in (d for d in checked if d.project == project and d.filename in there):
+                raise _exists(dist, url)
+        done: list[Published] = []
+        for dist in checked:
+            try:
+                registry_upload.publish_to_registry(client, url, dist, on_progress=on_progress)
+            except PublishError as exc:
+                raise _after(exc, done) from None
+            done.append(Published(dist, url.rsplit("@", maxsplit=1)[-1]))
+        return done
 
 
 def _direct(url: str, username: str, password: str) -> Repository:
