@@ -222,10 +222,18 @@ class Index:
     # ---------------------------------------------------------------- files
 
     @staticmethod
-    def tombstoned(db: sqlite3.Connection, filename: str) -> bool:
-        """Whether a file of this name was ever published (it may be gone since)."""
-        row = db.execute("SELECT 1 FROM tombstones WHERE filename = ?", (filename,)).fetchone()
-        return row is not None
+    def tombstoned(db: sqlite3.Connection, dist: DistFile) -> str | None:
+        """The name of a file published before as ``dist`` (spelled alike or not), or None.
+
+        It may be gone since; `pluginctl.registry.distfile.file_identity` says which
+        names are one file.
+        """
+        from pluginctl.registry.distfile import file_identity
+
+        identity = file_identity(dist.filename)
+        rows = db.execute("SELECT filename FROM tombstones WHERE project = ?", (dist.project,))
+        names = (str(row["filename"]) for row in rows)
+        return next((name for name in names if file_identity(name) == identity), None)
 
     @staticmethod
     def record(

@@ -175,9 +175,11 @@ class RegistryStore:
         signature = staged.with_name(staged.name + ".sig")
         signed = dist.plugin is not None and signature.is_file()
         with self.index.writing() as db:
-            if self.index.tombstoned(db, dist.filename):
+            published = self.index.tombstoned(db, dist)
+            if published is not None:
+                spelled = "" if published == dist.filename else f" (as {published})"
                 raise RegistryError(
-                    f"File already exists: {dist.filename} was published before; a"
+                    f"File already exists: {dist.filename} was published before{spelled}; a"
                     " published file is never replaced",
                     hint="publish a new version (or yank this one: pluginctl registry yank)",
                 )

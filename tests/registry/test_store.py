@@ -23,6 +23,7 @@ from pluginctl.signing.trust import TrustStore
 from tests.signing.wheelmaker import make_wheel, members, record_for, rewrite, write_zip
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -147,6 +148,33 @@ def test_row13_confusable_names_are_one_canonical_project(
         "Foo_Bar-1.0-py3-none-any.whl",
         "foo.bar-1.0.tar.gz",
     }
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (("demo", "1.0"), ("Demo", "1.0")),
+        (("demo", "1.0"), ("demo", "1.0.0")),
+        (("Foo_Bar", "1.0"), ("foo.bar", "01.0")),
+    ],
+    ids=["case", "trailing-zero", "separators-and-leading-zero"],
+)
+@pytest.mark.parametrize("make", [library_wheel, sdist], ids=["wheel", "sdist"])
+def test_row14_a_file_name_spelled_otherwise_is_still_the_published_file(
+    store: RegistryStore,
+    tmp_path: Path,
+    make: Callable[..., Path],
+    first: tuple[str, str],
+    again: tuple[str, str],
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    published = store.publish(make(tmp_path / "a", *first))
+    respelled = make(tmp_path / "b", *again)
+    with pytest.raises(RegistryError, match="File already exists") as caught:
+        store.publish(respelled)
+    assert published.filename in caught.value.message
+    assert [row.filename for row in store.index.files(published.project)] == [published.filename]
 
 
 @pytest.mark.parametrize(
