@@ -2,7 +2,10 @@
 
 `RemoteIndex` reads a project's page from the simple API as JSON (PEP 691, asking
 with ``Accept: application/vnd.pypi.simple.v1+json``), keeps its wheels with the
-sha256 the index lists, and their yank state (PEP 592). A pluginctl registry also
+sha256 the index lists, and their yank state (PEP 592). It keeps only wheels of the
+project asked for, at http(s) URLs, as pip does; a redirect to another host means
+the index does not hold the name (pypiserver's fallback to PyPI), never a page to
+install from. A pluginctl registry also
 answers ``/api/projects/<name>`` with each release's ``host`` range and permissions;
 other indexes do not, and then the host range is checked once the wheel is fetched.
 
@@ -34,6 +37,7 @@ __all__ = ["MAX_WHEEL_BYTES", "RemoteIndex"]
 MAX_WHEEL_BYTES = 512 * 1024 * 1024
 _JSON = "application/vnd.pypi.simple.v1+json"
 _TIMEOUT_S = 30.0
+_MAX_REDIRECTS = 10
 
 
 class RemoteIndex:
@@ -65,11 +69,7 @@ class RemoteIndex:
         with httpx.Client(timeout=_TIMEOUT_S, trust_env=False) as client:
             page = self._page(client, project)
             facts = self._facts(client, project)
-        return [
-            _release(project, entry, facts.get(_version_of(entry)))
-            for entry in page
-            if str(entry.get("filename", "")).endswith(".whl")
-        ]
+        return [_release(project, entry, facts.get(_version_of(entry))) for entry in page]
 
     def installer_args(self) -> list[str]:
         """``--index-url``: dependencies come from this index alone, never mixed with another."""
@@ -87,9 +87,10 @@ class RemoteIndex:
 
     def _page(self, client: httpx.Client, project: str) -> list[dict[str, object]]:
         url = urljoin(self.index_url, f"{project}/")
-        response = client.get(url, headers={"Accept": _JSON}, follow_redirects=True)
-        if response.status_code == 404:
+        response = self._get_here(client, url)
+        if response is None or response.status_code == 404:
             return []
+        url = str(response.url)
         if response.status_code != 200 or _JSON not in response.headers.get("content-type", ""):
             raise RegistryError(
                 f"{url} answered {response.status_code} ({response.headers.get('content-type')})"
@@ -97,9 +98,23 @@ class RemoteIndex:
                 hint="give the index's simple API URL (ending in /simple/)",
             )
         files = response.json().get("files", [])
-        entries = [entry for entry in files if isinstance(entry, dict)]
+        entries = [e for e in files if isinstance(e, dict) and _offered(project, url, e)]
         self._urls |= {str(e.get("filename")): urljoin(url, str(e.get("url"))) for e in entries}
         return entries
+
+    def _get_here(self, client: httpx.Client, url: str) -> httpx.Response | None:
+        """``url``'s answer, following redirects within this index's host; None past it."""
+        origin = urlsplit(self.index_url)[:2]
+        for _ in range(_MAX_REDIRECTS):
+            response = client.get(url, headers={"Accept": _JSON}, follow_redirects=False)
+            if not response.is_redirect:
+                return response
+            url = urljoin(url, response.headers.get("location", ""))
+            if urlsplit(url)[:2] != origin:
+                return None  # e.g. pypiserver sending a name it lacks to PyPI (row 21)
+        raise RegistryError(
+            f"{self.index_url} redirects in a loop", hint="give the index's simple API URL"
+        )
 
     def _facts(self, client: httpx.Client, project: str) -> dict[str, dict[str, object]]:
         """Host range and permissions per version, from a pluginctl registry's API."""
@@ -160,6 +175,20 @@ def _download(client: httpx.Client, url: str, target: Path) -> str:
             digest.update(chunk)
             file.write(chunk)
     return digest.hexdigest()
+
+
+def _offered(project: str, page_url: str, entry: dict[str, object]) -> bool:
+    """Whether a page's entry is a wheel of ``project`` at an http(s) URL.
+
+    A page may list anything: a wheel named for another project would install that
+    project in place of the one asked for.
+    """
+    try:
+        name = parse_wheel_filename(str(entry.get("filename")))[0]
+    except ValueError:
+        return False
+    scheme = urlsplit(urljoin(page_url, str(entry.get("url")))).scheme
+    return name == project and scheme in {"http", "https"}
 
 
 def _version_of(entry: dict[str, object]) -> str:
