@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, ClassVar
 import pytest
 from packaging.requirements import Requirement
 
+from pluginctl.errors import RegistryError
+from pluginctl.registry import remote as remote_module
 from pluginctl.registry.remote import RemoteIndex
 from pluginctl.registry.updates import plan_install
 
@@ -65,6 +67,11 @@ def index() -> Iterator[str]:
             ("evil-9.0-py3-none-any.whl", "../../files/evil-9.0-py3-none-any.whl"),
             ("notes-8.0-py3-none-any.whl", "file:///etc/passwd"),
         ),
+        "/simple/huge/": page(
+            "huge", *[(f"huge-{n}.0-py3-none-any.whl", "x") for n in range(9999)]
+        ),
+        "/simple/garbage/": (200, {"Content-Type": JSON}, b"<html>not json</html>"),
+        "/simple/listy/": (200, {"Content-Type": JSON}, b"[1, 2, 3]"),
         "/simple/private/": (302, {"Location": f"{public}/pypi/private/"}, b""),
         "/pypi/private/": page(
             "private", ("private-6.6-py3-none-any.whl", "/files/private-6.6-py3-none-any.whl")
@@ -89,3 +96,25 @@ def test_a_page_listing_another_projects_wheel_or_a_file_url_offers_neither(inde
 
 def test_row21_a_redirect_to_another_index_means_the_name_is_not_here(index: str) -> None:
     assert RemoteIndex(f"{index}/simple/").releases("private") == []
+
+
+def test_a_page_past_the_limit_is_refused_as_it_streams(
+    index: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote_module, "MAX_PAGE_BYTES", 64 * 1024)
+    with pytest.raises(RegistryError, match="more than 65536 bytes") as caught:
+        RemoteIndex(f"{index}/simple/").releases("huge")
+    assert "/simple/huge/" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["garbage", "listy"])
+def test_a_page_that_is_not_a_pep_691_object_is_refused_naming_it(index: str, name: str) -> None:
+    with pytest.raises(RegistryError, match="not a PEP 691 JSON project page") as caught:
+        RemoteIndex(f"{index}/simple/").releases(name)
+    assert f"/simple/{name}/" in caught.value.message
+
+
+def test_an_index_that_cannot_be_reached_is_an_error_not_a_crash() -> None:
+    with pytest.raises(RegistryError, match="cannot be reached") as caught:
+        RemoteIndex("http://127.0.0.1:9/simple/").releases("notes")
+    assert caught.value.hint is not None
