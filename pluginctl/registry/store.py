@@ -202,6 +202,11 @@ class RegistryStore:
         self, staged: Path, target: Path, dist: DistFile, signature: Path | None
     ) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):  # no tombstone, yet a file: a crash before a COMMIT
+            raise RegistryError(
+                f"files/{dist.project}/{dist.filename} is in the way: no record names it",
+                hint="remove it: pluginctl registry fsck --repair, then publish again",
+            )
         placed: list[Path] = []
         try:
             if dist.kind == "wheel":

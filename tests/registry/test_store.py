@@ -150,6 +150,22 @@ def test_row13_confusable_names_are_one_canonical_project(
     }
 
 
+def test_a_file_a_crash_left_without_its_record_stops_a_publish_with_the_repair(
+    store: RegistryStore, signed: Path
+) -> None:
+    left = store.path_of("demo", signed.name)  # linked, then the process died before COMMIT
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"left by a crash")
+    with pytest.raises(RegistryError, match="no record names it") as caught:
+        store.publish(signed)
+    assert caught.value.hint == "remove it: pluginctl registry fsck --repair, then publish again"
+    assert left.read_bytes() == b"left by a crash"
+    assert store.index.files("demo") == []
+    assert store.fsck(repair=True).repaired == [f"files/demo/{signed.name}"]
+    store.publish(signed)
+    assert [row.filename for row in store.index.files("demo")] == [signed.name]
+
+
 @pytest.mark.parametrize(
     ("first", "again"),
     [
