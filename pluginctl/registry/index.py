@@ -327,15 +327,20 @@ class Index:
             return cursor.rowcount > 0
 
     def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str) -> int:
-        """Yank (or un-yank) every file of ``project`` ``version``; how many there were."""
+        """Yank (or un-yank) every file of ``project`` ``version``; how many there were.
+
+        A version is matched as installers read it: ``1``, ``1.0`` and ``1.0.0`` are one.
+        """
         with self.writing() as db:
-            cursor = db.execute(
+            rows = db.execute("SELECT DISTINCT version FROM files WHERE project = ?", (project,))
+            same = [row["version"] for row in rows if _same_version(row["version"], version)]
+            cursor = db.executemany(
                 "UPDATE files SET yanked = ?, yank_reason = ? WHERE project = ? AND version = ?",
-                (int(yanked), reason if yanked else "", project, version),
+                [(int(yanked), reason if yanked else "", project, v) for v in same],
             )
             refresh_listing(db, project)
             self.pages_changed(db)
-            return cursor.rowcount
+            return cursor.rowcount if same else 0
 
     def rebuild_listings(self) -> None:
         """Rebuild every project's listing and search row from the files."""
@@ -345,6 +350,15 @@ class Index:
             db.execute("DELETE FROM listing_tags")
             for row in db.execute("SELECT name FROM projects").fetchall():
                 refresh_listing(db, row["name"])
+
+
+def _same_version(recorded: str, asked: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(recorded) == Version(asked)
+    except InvalidVersion:
+        return recorded == asked
 
 
 def _facts(dist: DistFile) -> dict[str, object]:

@@ -302,6 +302,17 @@ def test_yank_and_unyank_a_version(store: RegistryStore, signed: Path) -> None:
         store.yank("demo", "9.9")
 
 
+def test_row20_a_yank_takes_every_file_of_the_version_however_it_is_spelled(
+    store: RegistryStore, tmp_path: Path
+) -> None:
+    store.publish(library_wheel(tmp_path, "demo", "1.0"))
+    store.publish(sdist(tmp_path, "demo", "1.0.0"))  # pip reads both as demo 1.0
+    assert store.yank("demo", "1", reason="broken") == 2
+    assert [row.yanked for row in store.index.files("demo")] == [True, True]
+    assert store.yank("demo", "1.0", yanked=False) == 2
+    assert not any(row.yanked for row in store.index.files("demo"))
+
+
 def test_row22_fsck_finds_a_file_tampered_at_rest_and_strays(
     store: RegistryStore, signed: Path, tmp_path: Path
 ) -> None:
