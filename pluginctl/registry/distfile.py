@@ -30,6 +30,7 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
+    canonicalize_version,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "DistFile",
     "PluginFacts",
     "core_metadata",
+    "file_identity",
     "inspect_dist",
     "parse_metadata",
 ]
@@ -151,6 +153,32 @@ def inspect_dist(path: Path, *, trust: TrustStore) -> DistFile:
         requires_python=str(parsed.requires_python or ""),
         plugin=plugin,
     )
+
+
+def file_identity(filename: str) -> str:
+    """What a distribution file *is*, whatever the spelling of its name.
+
+    Installers read ``Foo_Bar-1.0.0-py3-none-any.whl`` and ``foo.bar-1-py3-none-any.whl``
+    as one file: the same project (PEP 503), version (PEP 440), build tag and tags.
+    A registry that told them apart would let a second, different file stand for a
+    published one.
+
+    Example:
+        >>> file_identity("Foo_Bar-1.0.0-py3-none-any.whl")
+        'foo-bar-1--py3-none-any.whl'
+        >>> file_identity("FOO_BAR-01.0-py3-none-any.whl")
+        'foo-bar-1--py3-none-any.whl'
+
+    Raises:
+        RegistryError: not a wheel's or an sdist's name.
+    """
+    kind, project, version = _parse_filename(filename)
+    if kind == "sdist":
+        return f"{project}-{canonicalize_version(version)}.tar.gz"
+    _, _, build, tags = parse_wheel_filename(filename)
+    platforms = ".".join(sorted(str(tag) for tag in tags))
+    number = "".join(str(part) for part in build)
+    return f"{project}-{canonicalize_version(version)}-{number}-{platforms}.whl"
 
 
 def _parse_filename(filename: str) -> tuple[Kind, str, str]:

@@ -222,10 +222,18 @@ class Index:
     # ---------------------------------------------------------------- files
 
     @staticmethod
-    def tombstoned(db: sqlite3.Connection, filename: str) -> bool:
-        """Whether a file of this name was ever published (it may be gone since)."""
-        row = db.execute("SELECT 1 FROM tombstones WHERE filename = ?", (filename,)).fetchone()
-        return row is not None
+    def tombstoned(db: sqlite3.Connection, dist: DistFile) -> str | None:
+        """The name of a file published before as ``dist`` (spelled alike or not), or None.
+
+        It may be gone since; `pluginctl.registry.distfile.file_identity` says which
+        names are one file.
+        """
+        from pluginctl.registry.distfile import file_identity
+
+        identity = file_identity(dist.filename)
+        rows = db.execute("SELECT filename FROM tombstones WHERE project = ?", (dist.project,))
+        names = (str(row["filename"]) for row in rows)
+        return next((name for name in names if file_identity(name) == identity), None)
 
     @staticmethod
     def record(
@@ -319,15 +327,20 @@ class Index:
             return cursor.rowcount > 0
 
     def set_yanked(self, project: str, version: str, *, yanked: bool, reason: str) -> int:
-        """Yank (or un-yank) every file of ``project`` ``version``; how many there were."""
+        """Yank (or un-yank) every file of ``project`` ``version``; how many there were.
+
+        A version is matched as installers read it: ``1``, ``1.0`` and ``1.0.0`` are one.
+        """
         with self.writing() as db:
-            cursor = db.execute(
+            rows = db.execute("SELECT DISTINCT version FROM files WHERE project = ?", (project,))
+            same = [row["version"] for row in rows if _same_version(row["version"], version)]
+            cursor = db.executemany(
                 "UPDATE files SET yanked = ?, yank_reason = ? WHERE project = ? AND version = ?",
-                (int(yanked), reason if yanked else "", project, version),
+                [(int(yanked), reason if yanked else "", project, v) for v in same],
             )
             refresh_listing(db, project)
             self.pages_changed(db)
-            return cursor.rowcount
+            return cursor.rowcount if same else 0
 
     def rebuild_listings(self) -> None:
         """Rebuild every project's listing and search row from the files."""
@@ -337,6 +350,15 @@ class Index:
             db.execute("DELETE FROM listing_tags")
             for row in db.execute("SELECT name FROM projects").fetchall():
                 refresh_listing(db, row["name"])
+
+
+def _same_version(recorded: str, asked: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(recorded) == Version(asked)
+    except InvalidVersion:
+        return recorded == asked
 
 
 def _facts(dist: DistFile) -> dict[str, object]:

@@ -175,9 +175,11 @@ class RegistryStore:
         signature = staged.with_name(staged.name + ".sig")
         signed = dist.plugin is not None and signature.is_file()
         with self.index.writing() as db:
-            if self.index.tombstoned(db, dist.filename):
+            published = self.index.tombstoned(db, dist)
+            if published is not None:
+                spelled = "" if published == dist.filename else f" (as {published})"
                 raise RegistryError(
-                    f"File already exists: {dist.filename} was published before; a"
+                    f"File already exists: {dist.filename} was published before{spelled}; a"
                     " published file is never replaced",
                     hint="publish a new version (or yank this one: pluginctl registry yank)",
                 )
@@ -200,6 +202,11 @@ class RegistryStore:
         self, staged: Path, target: Path, dist: DistFile, signature: Path | None
     ) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):  # no tombstone, yet a file: a crash before a COMMIT
+            raise RegistryError(
+                f"files/{dist.project}/{dist.filename} is in the way: no record names it",
+                hint="remove it: pluginctl registry fsck --repair, then publish again",
+            )
         placed: list[Path] = []
         try:
             if dist.kind == "wheel":

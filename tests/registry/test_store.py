@@ -23,6 +23,7 @@ from pluginctl.signing.trust import TrustStore
 from tests.signing.wheelmaker import make_wheel, members, record_for, rewrite, write_zip
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -149,6 +150,49 @@ def test_row13_confusable_names_are_one_canonical_project(
     }
 
 
+def test_a_file_a_crash_left_without_its_record_stops_a_publish_with_the_repair(
+    store: RegistryStore, signed: Path
+) -> None:
+    left = store.path_of("demo", signed.name)  # linked, then the process died before COMMIT
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"left by a crash")
+    with pytest.raises(RegistryError, match="no record names it") as caught:
+        store.publish(signed)
+    assert caught.value.hint == "remove it: pluginctl registry fsck --repair, then publish again"
+    assert left.read_bytes() == b"left by a crash"
+    assert store.index.files("demo") == []
+    assert store.fsck(repair=True).repaired == [f"files/demo/{signed.name}"]
+    store.publish(signed)
+    assert [row.filename for row in store.index.files("demo")] == [signed.name]
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (("demo", "1.0"), ("Demo", "1.0")),
+        (("demo", "1.0"), ("demo", "1.0.0")),
+        (("Foo_Bar", "1.0"), ("foo.bar", "01.0")),
+    ],
+    ids=["case", "trailing-zero", "separators-and-leading-zero"],
+)
+@pytest.mark.parametrize("make", [library_wheel, sdist], ids=["wheel", "sdist"])
+def test_row14_a_file_name_spelled_otherwise_is_still_the_published_file(
+    store: RegistryStore,
+    tmp_path: Path,
+    make: Callable[..., Path],
+    first: tuple[str, str],
+    again: tuple[str, str],
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    published = store.publish(make(tmp_path / "a", *first))
+    respelled = make(tmp_path / "b", *again)
+    with pytest.raises(RegistryError, match="File already exists") as caught:
+        store.publish(respelled)
+    assert published.filename in caught.value.message
+    assert [row.filename for row in store.index.files(published.project)] == [published.filename]
+
+
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [
@@ -256,6 +300,17 @@ def test_yank_and_unyank_a_version(store: RegistryStore, signed: Path) -> None:
     assert not store.index.files("demo")[0].yanked
     with pytest.raises(RegistryError, match=r"demo 9\.9 is not in this registry"):
         store.yank("demo", "9.9")
+
+
+def test_row20_a_yank_takes_every_file_of_the_version_however_it_is_spelled(
+    store: RegistryStore, tmp_path: Path
+) -> None:
+    store.publish(library_wheel(tmp_path, "demo", "1.0"))
+    store.publish(sdist(tmp_path, "demo", "1.0.0"))  # pip reads both as demo 1.0
+    assert store.yank("demo", "1", reason="broken") == 2
+    assert [row.yanked for row in store.index.files("demo")] == [True, True]
+    assert store.yank("demo", "1.0", yanked=False) == 2
+    assert not any(row.yanked for row in store.index.files("demo"))
 
 
 def test_row22_fsck_finds_a_file_tampered_at_rest_and_strays(
