@@ -171,6 +171,9 @@ class UploadEndpoint:
 
     async def _publish(self, request: Request, form: UploadForm, token: Token) -> Response:
         staged = _check_form(form)
+        # the body may have taken minutes: a token revoked meanwhile publishes nothing
+        project = _name_version(staged.name)[0]
+        await run_in_threadpool(self.tokens.check, _token_of(request), project)
         if form.signature is not None:
             form.signature.replace(staged.with_name(staged.name + ".sig"))
         dist = await run_in_threadpool(

@@ -69,6 +69,7 @@ _TYPES = {".metadata": "text/plain; charset=utf-8", ".sig": "application/json"}
 _DIST_TYPES = {".whl": "application/zip", ".tar.gz": "application/gzip"}
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _MAX_CACHED_PAGES = 10_000
+_MAX_CONNECTIONS = 512
 
 
 def registry_app(
@@ -265,6 +266,7 @@ async def _serve(app: Starlette, sock: socket.socket, on_ready: Callable[[str], 
         proxy_headers=False,  # the audit log records the peer, not what a header claims
         server_header=False,
         timeout_keep_alive=5,
+        limit_concurrency=_MAX_CONNECTIONS,  # past it, 503: slow clients cannot take every fd
         timeout_graceful_shutdown=10,
     )
     server = _QuietServer(config)

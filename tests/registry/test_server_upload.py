@@ -36,7 +36,7 @@ from tests.registry.test_store import library_wheel, sdist
 from tests.signing.wheelmaker import make_wheel, rewrite
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.xdist_group("registry-upload")
@@ -379,3 +379,51 @@ def _wait_for(condition: object, *, timeout_s: float = 30) -> None:
     while not condition():  # type: ignore[operator]  # a callable
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.02)
+
+
+def test_a_token_revoked_while_its_upload_streams_publishes_nothing(tmp_path: Path) -> None:
+    """The token is checked again once the body is in, before the file is published."""
+    import asyncio
+    import hashlib
+
+    from pluginctl.registry.server import registry_app
+    from pluginctl.registry.store import RegistryStore
+
+    store = RegistryStore(tmp_path / "registry")
+    tokens = Tokens(store.index)
+    token, secret = tokens.create("ci", projects=["*"])
+    wheel = library_wheel(tmp_path, "slowpoke", "1.0")
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": "slowpoke",
+        "version": "1.0",
+        "filetype": "bdist_wheel",
+        "sha256_digest": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+    }
+    files = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+    request = httpx.Request("POST", "http://registry/", data=fields, files=files)
+    body = request.read()
+
+    async def revoking_body() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        tokens.revoke(token.id)  # revoked half way through the upload
+        yield body[len(body) // 2 :]
+
+    async def upload() -> httpx.Response:
+        transport = httpx.ASGITransport(app=registry_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            return await client.post(
+                "/",
+                content=revoking_body(),
+                headers={
+                    "Content-Type": request.headers["Content-Type"],
+                    "Content-Length": str(len(body)),
+                },
+                auth=("__token__", secret),
+            )
+
+    answer = asyncio.run(upload())
+    assert answer.status_code == 403
+    assert store.index.files("slowpoke") == []
+    assert '"event": "upload.denied"' in (store.root / "audit.jsonl").read_text()
