@@ -124,18 +124,25 @@ def _ask(what: str, secret: bool) -> str:
 
 
 def _progress(*, enabled: bool) -> AbstractContextManager[Callable[[Progress], None]]:
-    """Rich progress bars on stderr, one per file, fed by the uploader's callback."""
-    from contextlib import contextmanager
+    """Rich progress bars on stderr, one per file, fed by the uploader's callback.
+
+    Only on a terminal: elsewhere (CI logs, scripts) there are no bars to draw, and
+    rich's progress machinery is not even imported.
+    """
+    from contextlib import contextmanager, nullcontext
+
+    from pluginctl.cli._output import err_console
+
+    if not enabled or not err_console().is_terminal:
+        return nullcontext(lambda _event: None)
 
     from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn, TransferSpeedColumn
     from rich.progress import Progress as Bars
 
-    from pluginctl.cli._output import err_console
-
     @contextmanager
     def bars() -> Iterator[Callable[[Progress], None]]:
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
-        bar = Bars(*columns, TransferSpeedColumn(), console=err_console(), disable=not enabled)
+        bar = Bars(*columns, TransferSpeedColumn(), console=err_console())
         tasks: dict[str, TaskID] = {}
 
         def update(event: Progress) -> None:

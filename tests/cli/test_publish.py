@@ -51,9 +51,15 @@ def kept_signature(home: Path, sha256: str) -> Path:
 
 @pytest.mark.slow
 def test_publish_dist_to_pypiserver_then_pip_installs_it_from_there(
-    cli: CliRunner, keyed: Path, publish_home: Path, pypiserver: PypiServer
+    cli: CliRunner,
+    keyed: Path,
+    publish_home: Path,
+    pypiserver: PypiServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wheel, sdist = built(cli, keyed, "shipped")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal, as far as rich can tell: bars
+    monkeypatch.setattr("pluginctl.cli._output._consoles", {})
     result = cli("publish", "--repository-url", pypiserver.url, *LOGIN)
     assert result.exit_code == 0, result.stderr
     assert f"published {wheel.name} to {pypiserver.url}, signed by Ada" in result.stdout
