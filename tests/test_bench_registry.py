@@ -1,4 +1,4 @@
-"""The ``registry`` benchmark suite: marketplace search over generated projects.
+"""The ``registry`` benchmark suite: marketplace search, and real clients against pypiserver.
 
 The suite runs once, with ``--quick``, as ``python -m bench``; the tests read its JSON
 report. No timing thresholds: the machines are noisy, and benchmarks are not tests.
@@ -18,7 +18,14 @@ from tests.test_bench_runtime import Expected, SuiteRun, check_report
 if TYPE_CHECKING:
     from pathlib import Path
 
-REGISTRY_METRICS: Expected = {"search_p50_ms": ("ms", None, "<= 20 ms")}
+PYPISERVER = "the same files served by pypiserver"
+REGISTRY_METRICS: Expected = {
+    "search_p50_ms": ("ms", None, "<= 20 ms"),
+    "pip_install_s": ("s", f"pip install from {PYPISERVER}", "<= 1"),
+    "uv_install_s": ("s", f"uv pip install from {PYPISERVER}", "<= 1"),
+    "upload_s": ("s", "twine upload to pypiserver", "<= 1"),
+    "simple_index_rps": ("req/s", "pypiserver /simple/<project>/", ">= 2"),
+}
 QUERIES = ("word", "prefix", "category_tag", "host", "downloads")
 
 
@@ -38,6 +45,9 @@ def test_registry_suite_measures_every_metric(registry_suite: SuiteRun) -> None:
         assert isinstance(figure, float)
         assert figure > 0
     assert registry_suite.metrics["search_p50_ms"]["runs"] == 20 * len(QUERIES)
+    for client in ("pip_install_s", "uv_install_s", "upload_s"):
+        assert registry_suite.metrics[client]["runs"] == 3
+    assert registry_suite.extras("simple_index_rps")["concurrency"] == 16
 
 
 def test_the_generated_registry_is_searchable_as_published_ones_are(tmp_path: Path) -> None:
