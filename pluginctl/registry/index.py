@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
     from pluginctl.registry.distfile import DistFile
@@ -305,15 +305,23 @@ class Index:
             rows = db.execute("SELECT name, display FROM projects ORDER BY name").fetchall()
         return [(row["name"], row["display"]) for row in rows]
 
-    def count_download(self, filename: str) -> None:
-        """One more download of ``filename`` (and of its project's listing)."""
+    def count_download(self, filename: str, times: int = 1) -> None:
+        """``times`` more downloads of ``filename`` (and of its project's listing)."""
+        self.count_downloads({filename: times})
+
+    def count_downloads(self, counts: Mapping[str, int]) -> None:
+        """Add downloads to each file of ``counts``, and to its project's listing, at once."""
         with self.writing() as db:
-            db.execute("UPDATE files SET downloads = downloads + 1 WHERE filename = ?", (filename,))
-            db.execute(
-                "UPDATE listings SET downloads = downloads + 1"
-                " WHERE project = (SELECT project FROM files WHERE filename = ?)",
-                (filename,),
-            )
+            for filename, times in counts.items():
+                db.execute(
+                    "UPDATE files SET downloads = downloads + ? WHERE filename = ?",
+                    (times, filename),
+                )
+                db.execute(
+                    "UPDATE listings SET downloads = downloads + ?"
+                    " WHERE project = (SELECT project FROM files WHERE filename = ?)",
+                    (times, filename),
+                )
 
     def set_featured(self, project: str, *, featured: bool) -> bool:
         """Feature ``project`` (normalised) or stop; whether there is such a project."""

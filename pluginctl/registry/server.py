@@ -37,11 +37,13 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import time
 from typing import TYPE_CHECKING
 
 import uvicorn
 from packaging.utils import canonicalize_name
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -53,7 +55,8 @@ from pluginctl.registry.simple_pages import JSON
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from pathlib import Path
 
     from starlette.requests import Request
 
@@ -70,6 +73,9 @@ _DIST_TYPES = {".whl": "application/zip", ".tar.gz": "application/gzip"}
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _MAX_CACHED_PAGES = 10_000
 _MAX_CONNECTIONS = 512
+_MAX_KEPT_FILE = 4 * 1024 * 1024
+_MAX_KEPT_BYTES = 64 * 1024 * 1024
+_FLUSH_S = 1.0
 
 
 def registry_app(
@@ -100,7 +106,15 @@ def registry_app(
     ]
     if api:
         routes.extend(_marketplace(store))
-    return Starlette(routes=routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        pages.flush()  # the downloads counted since the last write
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.flush_downloads = pages.flush
+    return app
 
 
 def _marketplace(store: RegistryStore) -> list[BaseRoute]:
@@ -119,14 +133,20 @@ class _Pages:
 
     Pages are built once and kept until the index's pages generation moves (a
     publish or a yank, by this process or another): answering a page is then one
-    small query on a kept connection. They are answered on the event loop; files,
-    whose download count is a write, go to Starlette's threads.
+    small query on a kept connection. Pages and files are answered on the event
+    loop; a download's count, a write, runs in Starlette's threads once the file
+    is sent.
     """
 
     def __init__(self, store: RegistryStore) -> None:
         self.store = store
         self._cache: dict[tuple[str, str], str | None] = {}
         self._generation = -1
+        self._files: dict[Path, bytes] = {}
+        self._files_bytes = 0
+        self._downloads: dict[str, int] = {}
+        self._flushed = time.monotonic()
+        self._flushing: set[asyncio.Future[None]] = set()
 
     async def root(self, request: Request) -> Response:
         kind = _negotiated(request)
@@ -175,7 +195,8 @@ class _Pages:
             self._cache[key] = build()
         return self._cache[key]
 
-    def file(self, request: Request) -> Response:
+    async def file(self, request: Request) -> Response:
+        """A published file, found through the index; its download counted after it is sent."""
         project, asked = request.path_params["project"], request.path_params["filename"]
         suffix = next((s for s in _TYPES if asked.endswith(s)), "")
         found = self.store.open_file(asked.removesuffix(suffix) if suffix else asked)
@@ -189,12 +210,50 @@ class _Pages:
             log.error("%s is in the index but not on disk: run pluginctl registry fsck", target)
             return PlainTextResponse("no such file\n", 404)
         if not suffix and request.method == "GET":
-            self.store.index.count_download(row.filename)
+            self._count(row.filename)
         media = _TYPES.get(suffix) or next(t for s, t in _DIST_TYPES.items() if asked.endswith(s))
         headers = {"cache-control": _IMMUTABLE, "x-content-type-options": "nosniff"}
         if not suffix:
             headers["etag"] = f'"{row.sha256}"'
+        kept = self._kept(target)
+        if kept is not None:
+            return Response(kept, media_type=media, headers=headers)
         return FileResponse(target, media_type=media, headers=headers)
+
+    def _kept(self, path: Path) -> bytes | None:
+        """A small file's bytes, read once: published files never change in place.
+
+        A file changed behind the registry's back is still served as it is on disk
+        once it drops out (the cache holds at most `_MAX_KEPT_BYTES`), and clients
+        check the recorded hash either way.
+        """
+        data = self._files.get(path)
+        if data is not None:
+            return data
+        size = path.stat().st_size
+        if size > _MAX_KEPT_FILE or self._files_bytes + size > _MAX_KEPT_BYTES:
+            return None
+        data = path.read_bytes()
+        self._files[path] = data
+        self._files_bytes += len(data)
+        return data
+
+    def _count(self, filename: str) -> None:
+        """Count a download; the counts are written together, at most once a second."""
+        self._downloads[filename] = self._downloads.get(filename, 0) + 1
+        now = time.monotonic()
+        if now - self._flushed >= _FLUSH_S:
+            counts, self._downloads, self._flushed = self._downloads, {}, now
+            writing = run_in_threadpool(self.store.index.count_downloads, counts)
+            task = asyncio.ensure_future(writing)
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    def flush(self) -> None:
+        """Write the downloads counted since the last write (at shutdown)."""
+        counts, self._downloads = self._downloads, {}
+        if counts:
+            self.store.index.count_downloads(counts)
 
 
 def _negotiated(request: Request) -> str | None:
@@ -260,7 +319,7 @@ async def _serve(app: Starlette, sock: socket.socket, on_ready: Callable[[str], 
     config = uvicorn.Config(
         app,
         http=ReasonPhraseProtocol,
-        lifespan="off",
+        lifespan="on",
         log_level="warning",
         access_log=False,
         proxy_headers=False,  # the audit log records the peer, not what a header claims

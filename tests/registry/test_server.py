@@ -14,6 +14,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from starlette.applications import Starlette
 
 from pluginctl.registry.server import registry_app
 from pluginctl.registry.simple_pages import JSON, negotiate
@@ -194,6 +195,9 @@ def test_downloads_are_counted_but_not_metadata_or_signatures(
     for suffix in ("", "", ".metadata", ".sig"):
         assert client.get(f"/files/demo/{row.filename}{suffix}").status_code == 200
     assert client.head(f"/files/demo/{row.filename}").status_code == 200
+    app = client.app
+    assert isinstance(app, Starlette)
+    app.state.flush_downloads()  # counts are written together, and at shutdown
     assert store.index.files("demo")[0].downloads == 2
 
 
