@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def trusted_by_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SigningKey:
+    """A new key that the user's trust store, in a temporary config home, trusts for all."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    signer = SigningKey.generate("Ada")
+    TrustStore.load(project_file=tmp_path / "unused.toml").trust(
+        signer.public, name="Ada", projects=["*"]
+    )
+    return signer
+
+
 @pytest.fixture
 def key() -> SigningKey:
     return SigningKey.generate("Ada")

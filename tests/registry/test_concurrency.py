@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from pluginctl.signing.keys import SigningKey
-from pluginctl.signing.trust import TrustStore
+from tests.registry.conftest import trusted_by_user
 from tests.registry.registry_harness import (
     BOUNDARY,
     Registry,
@@ -32,17 +31,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from pluginctl.signing.keys import SigningKey
+
 pytestmark = pytest.mark.xdist_group("registry-concurrency")
 
 
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SigningKey:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    signer = SigningKey.generate("Ada")
-    TrustStore.load(project_file=tmp_path / "unused.toml").trust(
-        signer.public, name="Ada", projects=["*"]
-    )
-    return signer
+    """A key the user's trust store (in a temporary config home) trusts for everything."""
+    return trusted_by_user(tmp_path, monkeypatch)
 
 
 @pytest.fixture

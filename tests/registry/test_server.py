@@ -19,15 +19,16 @@ from starlette.applications import Starlette
 from pluginctl.registry.server import registry_app
 from pluginctl.registry.simple_pages import JSON, negotiate
 from pluginctl.registry.store import RegistryStore
-from pluginctl.signing.keys import SigningKey
 from pluginctl.signing.sign import sign_wheel
-from pluginctl.signing.trust import TrustStore
+from tests.registry.conftest import trusted_by_user
 from tests.registry.registry_harness import AppClient
 from tests.registry.test_store import library_wheel, sdist
 from tests.signing.wheelmaker import make_wheel, members, record_for, write_zip
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pluginctl.signing.keys import SigningKey
 
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1,"
@@ -37,12 +38,8 @@ PIP_ACCEPT = (
 
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SigningKey:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    signer = SigningKey.generate("Ada")
-    TrustStore.load(project_file=tmp_path / "unused.toml").trust(
-        signer.public, name="Ada", projects=["*"]
-    )
-    return signer
+    """A key the user's trust store (in a temporary config home) trusts for everything."""
+    return trusted_by_user(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -17,25 +17,21 @@ import pytest
 
 from pluginctl.errors import RegistryError
 from pluginctl.registry.store import RegistryStore
-from pluginctl.signing.keys import SigningKey
 from pluginctl.signing.sign import sign_wheel
-from pluginctl.signing.trust import TrustStore
+from tests.registry.conftest import trusted_by_user
 from tests.signing.wheelmaker import make_wheel, members, record_for, rewrite, write_zip
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from pluginctl.signing.keys import SigningKey
+
 
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SigningKey:
     """A key the user's trust store (in a temporary config home) trusts for everything."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    signer = SigningKey.generate("Ada")
-    TrustStore.load(project_file=tmp_path / "unused.toml").trust(
-        signer.public, name="Ada", projects=["*"]
-    )
-    return signer
+    return trusted_by_user(tmp_path, monkeypatch)
 
 
 @pytest.fixture
