@@ -8,9 +8,7 @@ name it does not hold to a public index (pypiserver's fallback, REFERENCES.md ro
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.requirements import Requirement
@@ -19,9 +17,12 @@ from pluginctl.errors import RegistryError
 from pluginctl.registry import remote as remote_module
 from pluginctl.registry.remote import RemoteIndex
 from pluginctl.registry.updates import plan_install
+from tests.registry.fixed_pages import serving_many
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from tests.registry.fixed_pages import Answer
 
 JSON = "application/vnd.pypi.simple.v1+json"
 SHA = "ab" * 32
@@ -34,57 +35,32 @@ def page(name: str, *files: tuple[str, str]) -> tuple[int, dict[str, str], bytes
     return 200, {"Content-Type": JSON}, json.dumps(body).encode()
 
 
-class _Index(BaseHTTPRequestHandler):
-    """A simple API whose paths answer with a fixed (status, headers, body)."""
-
-    pages: ClassVar[dict[str, tuple[int, dict[str, str], bytes]]] = {}
-
-    def do_GET(self) -> None:
-        status, headers, body = self.pages.get(self.path, (404, {}, b"not found"))
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Tests read outcomes, not access logs."""
-
-
 @pytest.fixture(scope="module")
 def index() -> Iterator[str]:
     """Two servers, so one can stand for a public index the other redirects to."""
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Index) for _ in range(2)]
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for thread in threads:
-        thread.start()
-    local, public = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
-    _Index.pages = {
-        "/simple/notes/": page(
-            "notes",
-            ("notes-1.0-py3-none-any.whl", "../../files/notes-1.0-py3-none-any.whl"),
-            ("evil-9.0-py3-none-any.whl", "../../files/evil-9.0-py3-none-any.whl"),
-            ("notes-8.0-py3-none-any.whl", "file:///etc/passwd"),
-        ),
-        "/simple/huge/": page(
-            "huge", *[(f"huge-{n}.0-py3-none-any.whl", "x") for n in range(9999)]
-        ),
-        "/simple/garbage/": (200, {"Content-Type": JSON}, b"<html>not json</html>"),
-        "/simple/listy/": (200, {"Content-Type": JSON}, b"[1, 2, 3]"),
-        "/simple/private/": (302, {"Location": f"{public}/pypi/private/"}, b""),
-        "/pypi/private/": page(
-            "private", ("private-6.6-py3-none-any.whl", "/files/private-6.6-py3-none-any.whl")
-        ),
-    }
-    try:
+
+    def pages(roots: list[str]) -> dict[str, Answer]:
+        public = roots[1]
+        return {
+            "/simple/notes/": page(
+                "notes",
+                ("notes-1.0-py3-none-any.whl", "../../files/notes-1.0-py3-none-any.whl"),
+                ("evil-9.0-py3-none-any.whl", "../../files/evil-9.0-py3-none-any.whl"),
+                ("notes-8.0-py3-none-any.whl", "file:///etc/passwd"),
+            ),
+            "/simple/huge/": page(
+                "huge", *[(f"huge-{n}.0-py3-none-any.whl", "x") for n in range(9999)]
+            ),
+            "/simple/garbage/": (200, {"Content-Type": JSON}, b"<html>not json</html>"),
+            "/simple/listy/": (200, {"Content-Type": JSON}, b"[1, 2, 3]"),
+            "/simple/private/": (302, {"Location": f"{public}/pypi/private/"}, b""),
+            "/pypi/private/": page(
+                "private", ("private-6.6-py3-none-any.whl", "/files/private-6.6-py3-none-any.whl")
+            ),
+        }
+
+    with serving_many(2, pages) as (local, _public):
         yield local
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-        for thread in threads:
-            thread.join()
 
 
 def test_a_page_listing_another_projects_wheel_or_a_file_url_offers_neither(index: str) -> None:
