@@ -29,6 +29,7 @@ from pluginctl.cli import (
     validate,
     verify,
 )
+from pluginctl.cli._lazy import lazy_group
 
 __all__ = ["app"]
 
@@ -90,9 +91,9 @@ app.command("status")(status.status)
 app.command("enable")(control.enable)
 app.command("disable")(control.disable)
 app.command("doctor")(doctor.doctor)
-app.add_typer(migrate.app)
-app.add_typer(keys.app)
-app.add_typer(registry.app)
+app.add_typer(lazy_group(migrate.app))
+app.add_typer(lazy_group(keys.app))
+app.add_typer(lazy_group(registry.app))
 app.command("sign")(sign.sign)
 app.command("verify")(verify.verify)
 app.command("install")(install.install)
