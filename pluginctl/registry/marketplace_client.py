@@ -15,19 +15,12 @@ from typing import TYPE_CHECKING
 from pluginctl.errors import RegistryError
 from pluginctl.registry.marketplace import SearchPage
 from pluginctl.registry.project_page import ProjectPage
+from pluginctl.registry.urls import api_url
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = ["api_url", "remote_project", "remote_search"]
-
-
-def api_url(url: str) -> str:
-    """The marketplace API's URL for a registry ``url`` (root, ``/simple/`` or ``/api``)."""
-    base = url.rstrip("/")
-    for suffix in ("/simple", "/api"):
-        base = base.removesuffix(suffix)
-    return base + "/api"
 
 
 def remote_search(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from pluginctl.errors import PublishError
+from pluginctl.registry.urls import api_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +39,7 @@ def is_pluginctl_registry(client: httpx.Client, url: str) -> bool:
     import httpx
 
     try:
-        response = client.get(urljoin(url.rstrip("/") + "/", "api/keys"))
+        response = client.get(f"{api_url(url)}/keys")
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and "json" in response.headers.get("content-type", "")

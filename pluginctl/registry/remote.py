@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from pluginctl.errors import RegistryError
 from pluginctl.registry.releases import Release
+from pluginctl.registry.urls import api_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,8 +134,7 @@ class RemoteIndex:
         """Host range and permissions per version, from a pluginctl registry's API."""
         import httpx
 
-        root = self.index_url.removesuffix("simple/")
-        url = urljoin(root, f"api/projects/{project}")
+        url = f"{api_url(self.index_url)}/projects/{project}"
         try:
             with client.stream("GET", url) as response:
                 body = _read(response, url, limit=MAX_PAGE_BYTES)

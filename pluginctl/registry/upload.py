@@ -116,12 +116,14 @@ def publish_remote(
         username, password = TOKEN_USERNAME, token
     username = username if username is not None else os.environ.get(USERNAME_ENV)
     password = password if password is not None else os.environ.get(PASSWORD_ENV)
+    carries: bool | None = None  # whether the index keeps signatures: asked below if unknown
     if repository_url is not None and username and password and repository is None:
         direct = _to_pluginctl_registry(
             checked, repository_url, (username, password), on_progress, timeout_s
         )
         if direct is not None:
             return direct
+        carries = False  # it was asked, and is not a pluginctl registry
         target = _direct(repository_url, username, password)  # nothing to look up
     else:
         settings = _settings(
@@ -136,7 +138,8 @@ def publish_remote(
     try:
         _check_new(target, checked, simple_urls(target.url, index_url=index_url), timeout_s)
         source = signatures or SignatureSource.default()
-        carries = _carries_signatures(target, timeout_s)
+        if carries is None:
+            carries = _carries_signatures(target, timeout_s)
         done: list[Published] = []
         for dist in checked:
             try:

@@ -205,7 +205,6 @@ def test_publish_locally_checks_before_the_store(cli: CliRunner, keyed: Path) ->
 def test_publish_without_a_repository_goes_into_the_local_registry(
     cli: CliRunner, keyed: Path
 ) -> None:
-    pytest.importorskip("pluginctl.registry.store", reason="the local registry store is not here")
     wheel, sdist = built(cli, keyed, "local")
     result = cli("publish")
     assert result.exit_code == 0, result.stderr
