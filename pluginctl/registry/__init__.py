@@ -14,8 +14,9 @@ index's, to `choose`, which picks what `pluginctl install` installs.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pluginctl.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from pluginctl.registry.listing import listed_files, simple_urls
@@ -67,8 +68,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pluginctl.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"pluginctl.registry.{home}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

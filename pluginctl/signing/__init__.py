@@ -9,8 +9,9 @@ wheel and `verify_installed` on an installed plugin, each returning a `VerifyRep
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pluginctl.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from pluginctl.signing.installed import verify_installed
@@ -95,8 +96,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pluginctl.signing' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"pluginctl.signing.{home}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
