@@ -16,7 +16,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pluginctl.errors import Problem
-from pluginctl.permissions import Permission, PermissionSyntaxError
+from pluginctl.permissions import Permission, PermissionSyntaxError, is_host_topic
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -264,9 +264,17 @@ def _check_permissions(m: Manifest, source: str) -> Iterator[Problem]:
     seen: set[str] = set()
     for index, text in enumerate(m.permissions):
         try:
-            Permission.parse(text)
+            permission = Permission.parse(text)
         except PermissionSyntaxError as exc:
             yield Problem(source, f"permissions[{index}]", str(exc), hint=exc.hint)
+        else:
+            if permission.capability == "events:publish" and is_host_topic(permission.target or ""):
+                yield Problem(
+                    source,
+                    f"permissions[{index}]",
+                    f"{text!r}: only the host publishes topics under 'host.'",
+                    hint="subscribe to them with events:subscribe:host.** instead",
+                )
         if text in seen:
             yield Problem(
                 source, f"permissions[{index}]", f"{text!r} is listed twice", hint="remove it"

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BARE_PERMISSIONS",
+    "HOST_TOPIC_PREFIX",
     "SCOPED_PERMISSIONS",
     "Permission",
     "PermissionSet",
     "PermissionSyntaxError",
+    "is_host_topic",
     "is_topic_pattern",
     "topic_matches",
 ]
@@ -42,6 +44,10 @@ SCOPED_PERMISSIONS: dict[str, str] = {
     "plugins:call": "a plugin name such as billing",
     "http:fetch": "a host name such as api.example.com or *.example.com",
 }
+
+#: Topics the host publishes its lifecycle events under (``host.plugin.failed``):
+#: plugins may subscribe to them, never publish them.
+HOST_TOPIC_PREFIX = "host."
 
 _SEGMENT = r"[a-z0-9_][a-z0-9_-]*"
 _TOPIC_PATTERN = re.compile(rf"^({_SEGMENT}|\*)(\.({_SEGMENT}|\*))*(\.\*\*)?$|^\*\*$")
@@ -173,3 +179,13 @@ def _suggest(text: str) -> str:
         shown = f"{close[0]}:<target>" if close[0] in SCOPED_PERMISSIONS else close[0]
         return f"did you mean '{shown}'?"
     return "known permissions: " + ", ".join(forms)
+
+
+def is_host_topic(topic: str) -> bool:
+    """Whether ``topic`` (or a pattern) is under the host's own ``host.`` topics.
+
+    Example:
+        >>> is_host_topic("host.plugin.failed"), is_host_topic("hosting.x"), is_host_topic("**")
+        (True, False, False)
+    """
+    return topic.startswith(HOST_TOPIC_PREFIX)

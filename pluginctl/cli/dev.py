@@ -113,6 +113,10 @@ async def _serve(
     reporter = _reporter(running.host, jsonl=jsonl, status=status)
     _show_start_failures(running.host)
     reporter.ready(running.url)
+    from pluginctl.cli._output import console, err_console
+    from pluginctl.cli.run import show_admin
+
+    show_admin(running, err_console() if jsonl else console())
     sources = [source for source in plan.order if source.origin == "source"]
     session = DevSession(running.host, sources, reporter)
     watching = asyncio.ensure_future(session.watch(stop, poll=poll))

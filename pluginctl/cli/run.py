@@ -10,9 +10,12 @@ import typer
 from pluginctl.cli._hostconfig import DatabaseUrl
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from pluginctl.runtime.launcher import HostPlan, RunningHost
 
-__all__ = ["run", "show_plan"]
+
+__all__ = ["run", "show_admin", "show_plan"]
 
 PluginPaths = Annotated[
     list[Path] | None,
@@ -124,3 +127,24 @@ def _show_ready(running: RunningHost) -> None:
                 f"[bold red]{escape(runtime.name)} failed:[/]\n{escape(runtime.last_error)}"
             )
     out.print(f"serving on [bold]{running.url}[/] (health: {running.url}/healthz); Ctrl-C stops")
+    show_admin(running)
+
+
+def show_admin(running: RunningHost, out: Console | None = None) -> None:
+    """Say where the admin UI is (on ``out``); print its token only on the start that made it."""
+    from rich.markup import escape
+
+    from pluginctl.cli._output import console
+
+    admin = running.admin
+    if admin is None:
+        return
+    out = out or console()
+    out.print(f"admin UI: [bold]{running.url}/admin/[/]")
+    if admin.token.created:
+        out.print(
+            f"  admin token (printed this once, kept in {escape(admin.token.source)}): "
+            f"[bold]{escape(admin.token.value)}[/]"
+        )
+    else:
+        out.print(f"  admin token: in {escape(admin.token.source)}")

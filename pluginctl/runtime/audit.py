@@ -43,7 +43,7 @@ import msgspec
 from pluginctl.errors import RuntimeFault
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from types import TracebackType
 
@@ -107,6 +107,9 @@ class AuditLog:
         self.strict = strict
         #: How many records could not be written (only when not ``strict``).
         self.dropped = 0
+        #: Called with each record (a dict) after it is written, in the recording
+        #: thread; the host publishes lifecycle records as ``host.*`` events.
+        self.listeners: list[Callable[[dict[str, object]], None]] = []
         self._lock = threading.Lock()
         self._encode = msgspec.json.Encoder(enc_hook=_as_text).encode
         try:
@@ -130,7 +133,8 @@ class AuditLog:
         """
         if "ts" in fields:
             raise ValueError("audit fields cannot be named 'ts'; it is the record's timestamp")
-        line = self._line({"ts": _timestamp(), "event": event, "plugin": plugin, **fields})
+        entry = {"ts": _timestamp(), "event": event, "plugin": plugin, **fields}
+        line = self._line(entry)
         try:
             with self._lock:  # only so that `close` cannot free the descriptor mid-write
                 if self._fd is None:
@@ -140,6 +144,11 @@ class AuditLog:
                     os.fsync(self._fd)
         except OSError as exc:
             self._failed(event, exc)
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception:  # a listener's bug must not fail the caller's record
+                logger.exception("an audit listener failed on %s", event)
 
     def close(self) -> None:
         """Close the file; later records are dropped (or raise, when ``strict``)."""

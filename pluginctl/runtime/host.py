@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+import msgspec
+
 from pluginctl.errors import (
     ConfigError,
     PluginctlError,
@@ -68,6 +70,9 @@ __all__ = ["Host", "HostOptions", "Reload"]
 logger = logging.getLogger(__name__)
 
 _RETIRE_GRACE_S = 2.0  # a replaced worker's time for on_deactivate, then to exit
+#: The audit records published to plugins as ``host.<event>`` (lifecycle, not the
+#: per-call decisions such as ``permission.denied``, which can come by the thousand).
+_HOST_EVENT_FAMILIES = ("plugin.", "breaker.", "migration.")
 _EXIT_WAIT_S = 0.2  # how long failed calls wait for the exit status of a worker that hung up
 
 
@@ -152,6 +157,7 @@ class Host:
         self._plugins: dict[str, PluginRuntime] = {}
         self.services = HostServices(self._plugins, audit=self.audit)
         self.events = self.services.events
+        self.audit.listeners.append(self._publish_host_event)
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Future[None]] = set()
@@ -643,6 +649,20 @@ class Host:
         self.events.unsubscribe_all(runtime.name)
         self.audit.record("plugin.failed", plugin=runtime.name, reason=reason)
         logger.info("plugin %s failed: %s", runtime.name, reason)  # callers report it
+
+    def _publish_host_event(self, record: dict[str, object]) -> None:
+        """Publish a lifecycle audit record to plugins as ``host.<event>``, from the host."""
+        event = str(record.get("event"))
+        loop = self._loop
+        if loop is None or self._closing or not event.startswith(_HOST_EVENT_FAMILIES):
+            return
+        payload = msgspec.json.decode(msgspec.json.encode(record, enc_hook=str))
+
+        async def publish() -> None:
+            if not self._closing:
+                await self.events.publish("host", f"host.{event}", payload)
+
+        loop.call_soon_threadsafe(self._spawn, publish())
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         """Run ``coroutine`` in the background, held until it ends; its failure is logged."""

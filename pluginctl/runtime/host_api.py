@@ -93,6 +93,9 @@ class HostServices:
                 if runtime.output is not None and not runtime.output.admit():
                     return
                 level, message, fields = args
+                if runtime.output is not None:
+                    text = f"{message} {fields or ''}".rstrip()
+                    runtime.output.remember(str(level).lower(), text)
                 number = logging.getLevelName(str(level).upper())
                 log.log(
                     number if isinstance(number, int) else logging.INFO,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from pluginctl.runtime.discovery import DiscoveryProblem, PluginSource
     from pluginctl.runtime.host_config import HostConfig
+    from pluginctl.web.admin import AdminUI
     from pluginctl.web.gateway import GatewayHost
 
 __all__ = [
@@ -66,10 +67,11 @@ class HostPlan:
 
 @dataclass(frozen=True, slots=True)
 class RunningHost:
-    """A host that is serving: the host itself and the URL of its gateway."""
+    """A host that is serving: the host itself, the URL of its gateway, its admin UI."""
 
     host: Host
     url: str
+    admin: AdminUI | None = None
 
 
 def plan_host(config: HostConfig, *, sources: Sequence[Path] = ()) -> HostPlan:
@@ -140,15 +142,25 @@ async def run_host(
     port: int,
     on_ready: Callable[[RunningHost], None] = lambda _: None,
     stop: asyncio.Event | None = None,
+    admin: bool = True,
 ) -> None:
     """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop.
 
     While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``.
+    With ``admin``, the gateway serves the admin UI at ``/admin``.
+
+    Raises:
+        UserError: the address cannot be bound, or the admin token is unusable.
     """
     import secrets
 
     from pluginctl.runtime.host_record import host_record
 
+    admin_ui = None
+    if admin:
+        from pluginctl.web.admin import load_admin_token
+
+        admin_token = load_admin_token(plan.config.data_dir)
     sock = bind(bind_host, port)
     host = Host(plan.order, host_options(plan.config))
     stop = stop or asyncio.Event()
@@ -156,12 +168,17 @@ async def run_host(
     gateway: Gateway | None = None
     try:
         await host.start()
-        gateway = await start_gateway(host, sock, control_token=token)
+        if admin:
+            from pluginctl.web.admin import AdminUI
+
+            admin_ui = AdminUI(host, admin_token)
+            admin_ui.start()
+        gateway = await start_gateway(host, sock, control_token=token, admin=admin_ui)
         # what start-up made lives as long as the host: keep it out of every later
         # collection, or a full one scans it all and stalls every plugin's requests
         gc.collect()
         gc.freeze()
-        on_ready(RunningHost(host, gateway.url))
+        on_ready(RunningHost(host, gateway.url, admin_ui))
         with (
             _stop_on_signals(stop),
             host_record(host.options.data_dir, url=gateway.url, token=token),
@@ -170,6 +187,8 @@ async def run_host(
     finally:
         if gateway is not None and not gateway.serving.done():
             await gateway.stop()  # no request reaches a host that is stopping
+        if admin_ui is not None:
+            await admin_ui.stop()
         await host.stop()
         sock.close()
 
@@ -204,15 +223,20 @@ class Gateway:
 
 
 async def start_gateway(
-    host: GatewayHost, sock: socket.socket, *, control_token: str | None = None
+    host: GatewayHost,
+    sock: socket.socket,
+    *,
+    control_token: str | None = None,
+    admin: AdminUI | None = None,
 ) -> Gateway:
     """Serve ``host``'s gateway with uvicorn on the listening ``sock``; return once it serves.
 
-    ``control_token`` guards ``/status`` and ``/control`` (None: no such routes).
+    ``control_token`` guards ``/status`` and ``/control`` (None: no such routes);
+    ``admin`` is served at ``/admin``.
     """
     from pluginctl.web.gateway import build_app
 
-    app = build_app(host, control_token=control_token)
+    app = build_app(host, control_token=control_token, admin=admin)
     server = _QuietServer(
         uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     )

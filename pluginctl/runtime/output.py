@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -40,9 +41,25 @@ if TYPE_CHECKING:
 
     from pluginctl.runtime.audit import AuditLog
 
-__all__ = ["LineSplitter", "OutputBudget", "OutputPolicy"]
+__all__ = ["LineSplitter", "LogLine", "OutputBudget", "OutputPolicy"]
 
 _CUT = " [cut at {} bytes]"
+#: How many of a plugin's latest lines it keeps for the admin UI.
+RECENT_LINES = 200
+
+
+class LogLine(msgspec.Struct, frozen=True):
+    """One line a plugin printed or logged, as the admin UI lists it.
+
+    Attributes:
+        ts: Seconds since the epoch when the host read it.
+        stream: ``stdout``, ``stderr`` or a log level (``info``, ``error``, ...).
+        text: The line, decoded, cut at the budget's ``line_bytes``.
+    """
+
+    ts: float
+    stream: str
+    text: str
 
 
 class OutputPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -110,13 +127,18 @@ class OutputBudget:
         self.lines = 0  #: every line seen, let through or not
         self.dropped = 0  #: lines dropped over the budget
         self.cut = 0  #: lines cut at max_line_bytes
+        #: The latest lines let through, oldest first (the admin UI shows them).
+        self.recent: deque[LogLine] = deque(maxlen=RECENT_LINES)
 
     def write(self, stream: str, lines: list[bytes]) -> None:
         """Log as many of ``lines`` (from ``stream``) as the budget allows; count the rest."""
         allowed = self._take(len(lines))
         self.lines += len(lines)
+        now = time.time()
         for line in lines[:allowed] if allowed < len(lines) else lines:
-            self.log.info("%s: %s", stream, self._text(line))
+            text = self._text(line)
+            self.recent.append(LogLine(now, stream, text))
+            self.log.info("%s: %s", stream, text)
         if allowed < len(lines):
             self._drop(len(lines) - allowed)
 
@@ -127,6 +149,10 @@ class OutputBudget:
             return True
         self._drop(1)
         return False
+
+    def remember(self, stream: str, text: str) -> None:
+        """Keep a structured log line (already admitted) among the `recent` ones."""
+        self.recent.append(LogLine(time.time(), stream, text[: self.max_line_bytes]))
 
     def _take(self, wanted: int) -> int:
         now = self._clock()

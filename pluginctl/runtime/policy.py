@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Self
 
 from pluginctl.errors import PermissionDenied, RateLimited
 from pluginctl.manifest import RATE_LIMITED_CAPABILITIES
+from pluginctl.permissions import is_host_topic
 from pluginctl.runtime.audit import AuditThrottle
 
 if TYPE_CHECKING:
@@ -208,7 +209,9 @@ class Policy:
             return capability in self._bare
         decision = self._decisions.get((capability, target))
         if decision is None:
-            decision = any(p.allows(capability, target) for p in self._scoped.get(capability, ()))
+            decision = not (capability == "events:publish" and is_host_topic(target)) and any(
+                p.allows(capability, target) for p in self._scoped.get(capability, ())
+            )
             if len(self._decisions) >= _DECISION_CACHE_SIZE:
                 self._decisions.clear()
             self._decisions[capability, target] = decision

@@ -9,6 +9,7 @@ the plugin, runs ``load_state`` and ``on_activate``, and returns the registratio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import os
@@ -103,9 +104,7 @@ class Worker:
             "event": self._event,
             "export": self._export,
             "hook": lambda args: self._hook(str(args[0]), args[1:]),
-            "panel": lambda args: self._run(
-                self._plugin_item("panel", str(args[0])), api_last=True
-            ),
+            "panel": self._panel,
             "start": lambda args: self._start(args[0] if args else None),
             "stop": lambda _: self._stop(),
         }
@@ -142,6 +141,17 @@ class Worker:
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
             return _then(result, to_http_response)
         return to_http_response(result)
+
+    def _panel(self, args: list[object]) -> object:
+        """Render an admin panel: ``handler(request, api)`` answers its HTML as a string.
+
+        The request is a GET of the panel with the query string the admin UI passed
+        on (a panel's own filter form), and no headers or body.
+        """
+        panel_id, query_string = args
+        item = self._plugin_item("panel", str(panel_id))
+        wire = HttpRequest("GET", "/", {}, str(query_string), [], b"")
+        return self._invoke(item.handler, Request(wire), api_pos=True)
 
     def _hook(self, name: str, extra: list[object]) -> object:
         hook = self._table("hook").get(name)
@@ -399,7 +409,7 @@ async def _standby(assignments: socket.socket) -> None:
 def _run_main(main: Coroutine[object, object, None]) -> None:
     for stream in (sys.stdout, sys.stderr):  # a plugin's prints reach the host line by line
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # flush output, then end
+    signal.signal(signal.SIGTERM, _end_on_sigterm)
     code = 0
     try:
         from pluginctl.runtime.loop import run
@@ -413,6 +423,19 @@ def _run_main(main: Coroutine[object, object, None]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _end_on_sigterm(signum: int, frame: object) -> None:
+    """Flush the output and end at once.
+
+    Raising `SystemExit` here instead would unwind through whatever the loop was
+    doing, and uvloop reports that as a "Fatal error on transport" traceback in the
+    plugin's output.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a write the signal interrupted
+            stream.flush()
+    os._exit(0)
 
 
 def _main(argv: list[str]) -> None:

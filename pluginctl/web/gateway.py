@@ -16,6 +16,7 @@
 - ``/status`` and ``/control/plugins/<name>/{enable,disable}``: for operators, with
   the ``control_token`` as a bearer token (`pluginctl.web.control`); without a
   token these routes do not exist.
+- ``/admin``: the admin UI (`pluginctl.web.admin`), when one is given.
 
 The last three need a host that is also a `ManagedHost`.
 
@@ -61,7 +62,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from pluginctl.errors import (
     CallTimeout,
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
     from pluginctl.runtime.protocol import HttpResponse
+    from pluginctl.web.admin import AdminUI
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -185,6 +187,7 @@ def build_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     control_token: str | None = None,
+    admin: AdminUI | None = None,
 ) -> Starlette:
     """The gateway as an ASGI app, ready for uvicorn.
 
@@ -193,6 +196,8 @@ def build_app(
         max_body_bytes: The largest request body passed to a plugin; larger is 413.
         control_token: The bearer token of ``/status`` and ``/control``; None leaves
             them out.
+        admin: The admin UI to serve at ``/admin`` (`pluginctl.web.admin`); None
+            leaves it out.
     """
 
     async def healthz(request: Request) -> Response:
@@ -200,7 +205,7 @@ def build_app(
         return json_response(body, status=200 if healthy else 503)
 
     plugins = _PluginGateway(host, max_body_bytes=max_body_bytes)
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if isinstance(host, ManagedHost):
         from pluginctl.web.control import control_routes
         from pluginctl.web.observe import observation_routes
@@ -208,6 +213,8 @@ def build_app(
         routes.extend(observation_routes(host))
         if control_token is not None:
             routes.extend(control_routes(host, token=control_token))
+    if admin is not None:
+        routes.extend(admin.routes())
     return Starlette(
         routes=[*routes, Route("/plugins/{plugin}{path:path}", plugins)],
         middleware=[Middleware(TracingMiddleware)],
