@@ -71,7 +71,7 @@ def test_greet_uses_the_default_salutation() -> None:
 
 
 def test_overview_panel_renders_html() -> None:
-    html = overview()
+    html = overview(None, None)
     assert html.startswith("<h2>")
     assert greeting("admin") in html
 {% endif %}

@@ -7,6 +7,9 @@ API (key-value store, database, events, config, logging), when the host calls th
 
 from __future__ import annotations
 
+{% if cookiecutter.admin %}
+import html
+{% endif %}
 from typing import Any
 
 from pluginctl import Plugin
@@ -84,7 +87,12 @@ async def hello(request: Any, api: Any) -> dict[str, str]:
 
 
 @plugin.admin_panel("overview")
-def overview(api: Any = None) -> str:
-    """The HTML of the plugin's admin panel (the host shows it in a sandboxed frame)."""
-    return f"<h2>Overview</h2><p>{greeting('admin')}</p>"
+def overview(request: Any, api: Any) -> str:
+    """The HTML of the plugin's admin panel, at ``/admin`` in the host.
+
+    It is shown in a sandboxed frame: no script runs there and nothing loads from
+    the network, so use plain HTML, inline styles and GET forms (``request.query``
+    holds what they send). Escape what you put in it.
+    """
+    return f"<h2>Overview</h2><p>{html.escape(greeting('admin'))}</p>"
 {% endif %}
