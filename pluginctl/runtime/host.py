@@ -892,8 +892,11 @@ class Host:
             "breaker": runtime.breaker.state,
         }
 
-    def status(self) -> dict[str, object]:
-        """Everything ``pluginctl status`` shows: the host, and each plugin's figures."""
+    def status(self, *, memory: bool = True) -> dict[str, object]:
+        """Everything ``pluginctl status`` shows: the host, and each plugin's figures.
+
+        ``memory=False`` leaves out each worker's memory, the costly part.
+        """
         import os
 
         from pluginctl._version import __version__
@@ -907,7 +910,7 @@ class Host:
                 "uptime_s": round(time.time() - self.started_at, 3),
                 "data_dir": str(self.options.data_dir),
             },
-            "plugins": [summarize(runtime) for runtime in self._plugins.values()],
+            "plugins": [summarize(r, memory=memory) for r in self._plugins.values()],
         }
 
     def plugin_status(self, name: str) -> dict[str, object] | None:

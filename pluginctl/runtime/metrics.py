@@ -230,10 +230,14 @@ def _bound(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-def summarize(runtime: PluginRuntime) -> dict[str, object]:
-    """One plugin's figures as plain data (``pluginctl status --json``, the admin UI)."""
+def summarize(runtime: PluginRuntime, *, memory: bool = True) -> dict[str, object]:
+    """One plugin's figures as plain data (``pluginctl status --json``, the admin UI).
+
+    ``memory=False`` leaves out the worker's memory (``rss_bytes`` and ``uss_bytes``
+    are None): reading it costs a millisecond or two a plugin, on the host's loop.
+    """
     overall = runtime.calls.overall()
-    memory = worker_memory(runtime.pid)
+    memory_read = worker_memory(runtime.pid) if memory else None
     p50, p99, ping = overall.quantile(0.5), overall.quantile(0.99), runtime.health.ping_s
     return {
         **runtime.describe(),
@@ -251,6 +255,6 @@ def summarize(runtime: PluginRuntime) -> dict[str, object]:
         "sandbox_denied": dict(runtime.sandbox_denied),
         "output_dropped_lines": 0 if runtime.output is None else runtime.output.dropped,
         "ping_ms": None if ping is None else round(ping * 1000, 3),
-        "rss_bytes": None if memory is None else memory[0],
-        "uss_bytes": None if memory is None else memory[1],
+        "rss_bytes": None if memory_read is None else memory_read[0],
+        "uss_bytes": None if memory_read is None else memory_read[1],
     }

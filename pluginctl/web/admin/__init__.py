@@ -66,8 +66,10 @@ class AdminUI:
         return self.views.routes()
 
     def start(self) -> None:
-        """Start sampling the plugins' traffic for the charts."""
+        """Start keeping the problems the audit log records, and sampling the traffic."""
         if self._sampling is None:
+            self.views.problems.seed(self.host.audit.path)
+            self.host.audit.listeners.append(self.views.problems.record)
             self._sampling = asyncio.ensure_future(
                 self.history.run(
                     lambda: {runtime.name: runtime.calls for runtime in self.host.plugins},
@@ -79,6 +81,8 @@ class AdminUI:
         """Stop sampling."""
         sampling, self._sampling = self._sampling, None
         if sampling is not None:
+            with contextlib.suppress(ValueError):
+                self.host.audit.listeners.remove(self.views.problems.record)
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling

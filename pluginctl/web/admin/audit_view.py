@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-__all__ = ["PROBLEM_EVENTS", "TAIL_BYTES", "AuditFilter", "AuditRow", "problems", "recent_records"]
+__all__ = [
+    "PROBLEM_EVENTS",
+    "TAIL_BYTES",
+    "AuditFilter",
+    "AuditRow",
+    "RecentProblems",
+    "problems",
+    "recent_records",
+]
 
 #: How much of the end of the audit log the admin UI reads.
 TAIL_BYTES = 8 * 1024 * 1024
@@ -116,6 +125,44 @@ def recent_records(path: Path, chosen: AuditFilter) -> list[AuditRow]:
             if len(rows) >= chosen.limit:
                 break
     return rows
+
+
+class RecentProblems:
+    """The latest problem records, kept in memory as the host writes them.
+
+    `seed` reads the ones already in the file (once, at start); `record` is an
+    `pluginctl.runtime.audit.AuditLog` listener. The dashboard, polled every two
+    seconds, reads this instead of the file.
+
+    Example:
+        >>> recent = RecentProblems()
+        >>> recent.record({"ts": "t1", "event": "plugin.failed", "plugin": "a", "reason": "x"})
+        >>> recent.record({"ts": "t2", "event": "plugin.active", "plugin": "a"})
+        >>> [(r.ts, r.event) for r in recent.rows(limit=5)]
+        [('t1', 'plugin.failed')]
+    """
+
+    def __init__(self, *, keep: int = 200) -> None:
+        self._rows: deque[AuditRow] = deque(maxlen=keep)
+
+    def seed(self, path: Path) -> None:
+        """Start with the newest problem records of the audit log at ``path``."""
+        self._rows.extend(reversed(problems(path, limit=self._rows.maxlen or 200)))
+
+    def record(self, entry: dict[str, object]) -> None:
+        """Keep ``entry`` if it is a problem (called in the recording thread)."""
+        if entry.get("event") in PROBLEM_EVENTS:
+            self._rows.append(_row(json.loads(json.dumps(entry, default=str))))
+
+    def rows(self, *, limit: int, plugin: str = "") -> list[AuditRow]:
+        """The newest ``limit`` problems (of ``plugin``, when given), newest first."""
+        found = []
+        for row in reversed(list(self._rows)):
+            if not plugin or row.plugin == plugin:
+                found.append(row)
+                if len(found) >= limit:
+                    break
+        return found
 
 
 def problems(path: Path, *, limit: int, plugin: str = "") -> list[AuditRow]:

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pluginctl.errors import PluginctlError, RemoteError, RuntimeFault, UserError
-from pluginctl.web.admin.audit_view import AuditFilter, problems, recent_records
+from pluginctl.web.admin.audit_view import AuditFilter, RecentProblems, recent_records
 from pluginctl.web.admin.auth import COOKIE, SESSION_S, LoginThrottle, Session, Sessions
 from pluginctl.web.admin.charts import line_chart, sparkline
 
@@ -72,6 +72,7 @@ class AdminViews:
         self.history = history
         self.sessions = Sessions()
         self.throttle = LoginThrottle()
+        self.problems = RecentProblems()
         self._templates = Environment(
             loader=FileSystemLoader(_HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -302,7 +303,7 @@ class AdminViews:
     # -- data -----------------------------------------------------------------------
 
     def _dashboard_data(self) -> dict[str, object]:
-        status = self.host.status()
+        status = self.host.status(memory=False)  # memory is on each plugin's page
         plugins = []
         for entry in status["plugins"]:  # type: ignore[attr-defined]  # a list of dicts
             series = self.history.series(entry["name"])
@@ -310,7 +311,7 @@ class AdminViews:
         return {
             "host_info": status["host"],
             "plugins": plugins,
-            "problems": problems(self.host.audit.path, limit=15),
+            "problems": self.problems.rows(limit=15),
         }
 
     def _plugin_data(self, name: str) -> dict[str, object] | None:
@@ -334,7 +335,7 @@ class AdminViews:
                 [(s.at, s.p95_ms) for s in series], unit="ms", span_s=span, label="p95 latency"
             ),
             "logs": logs[::-1][:100],
-            "problems": problems(self.host.audit.path, limit=15, plugin=name),
+            "problems": self.problems.rows(limit=15, plugin=name),
             "now": time.time(),
         }
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.admin.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, needs_chromium, start_host
 from tests.web.admin.harness import EXAMPLES, FIXTURES
@@ -102,11 +103,11 @@ def test_disabling_a_plugin_stops_its_routes_until_it_is_enabled(
     assert httpx.get(route).status_code == 200
     row(page, "hello").locator('button[data-action="disable"]').click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/admin/$"))
-    assert "hello: disabled" in page.locator(".flash").inner_text()
-    assert row(page, "hello").locator('[data-field="state"]').inner_text() == "disabled"  # type: ignore[attr-defined]
+    expect(page.locator(".flash")).to_contain_text("hello: disabled")
+    expect(row(page, "hello").locator('[data-field="state"]')).to_have_text("disabled")  # type: ignore[attr-defined]
     assert httpx.get(route).status_code == 503
     row(page, "hello").locator('button[data-action="enable"]').click()  # type: ignore[attr-defined]
-    assert "hello: enabled" in page.locator(".flash").inner_text()
+    expect(page.locator(".flash")).to_contain_text("hello: enabled")
     assert httpx.get(route).status_code == 200
 
 
@@ -115,8 +116,8 @@ def test_reloading_a_plugin_swaps_its_worker(page: Page, host: RunningHost) -> N
     page.goto("/admin/plugins/hello")
     pid = page.locator(".figures div", has_text="pid").inner_text()
     page.locator('button[data-action="reload"]').click()
-    assert "hello: reloaded" in page.locator(".flash").inner_text()
-    assert page.locator(".figures div", has_text="pid").inner_text() != pid
+    expect(page.locator(".flash")).to_contain_text("hello: reloaded")
+    expect(page.locator(".figures div", has_text="pid")).not_to_have_text(pid)
     assert httpx.get(f"{host.url}/plugins/hello/hello/ada").status_code == 200
 
 
@@ -147,7 +148,7 @@ def test_a_panel_opens_in_its_frame_and_its_own_form_works(page: Page, host: Run
     assert frame.locator("#shown").inner_text() == "showing: everything"
     frame.locator("input[name=q]").fill("<b>ada</b>")
     frame.locator("button").click()
-    assert frame.locator("#shown").inner_text() == "showing: <b>ada</b>"
+    expect(frame.locator("#shown")).to_have_text("showing: <b>ada</b>")
     assert page.url.endswith("/panels/filters")  # the admin page itself did not move
     shoot(page, "panel")
 
