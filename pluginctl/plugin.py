@@ -165,8 +165,9 @@ class Plugin:
         The host calls it while the plugin runs (every ``[defaults.health]``
         ``interval_s``, 5 s by default) and before a hot reload switches to a new
         version. A dictionary answer is fine too: ``{"ok": False, "reason": "the
-        database is down"}`` gives the reason that ``/healthz`` and ``pluginctl
-        status`` show. An unhealthy plugin is *degraded*: it keeps serving.
+        database is down"}`` gives the reason that ``pluginctl status`` shows
+        (``/healthz`` gives the state only). An unhealthy plugin is *degraded*: it
+        keeps serving.
 
         Example:
             >>> plugin = Plugin()
