@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pluginctl.web.admin.auth import TOKEN_ENV
 from tests.runtime.host_harness import wait_for
 from tests.web.admin.harness import EXAMPLES, FIXTURES, TOKEN, admin_host
 
@@ -283,3 +284,19 @@ def _audit(tmp_path: Path) -> list[dict[str, object]]:
     from pluginctl.runtime.audit import read
 
     return list(read(tmp_path / "audit.jsonl"))
+
+
+def test_no_plugin_sees_the_admin_token_in_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator may set the token in the environment; the workers it starts must not get it."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("PLUGINCTL_TEST_MARKER", "passed on")
+
+    async def scenario() -> None:
+        async with admin_host(INTRUDER, data_dir=tmp_path) as admin:
+            names = f"{TOKEN_ENV},PLUGINCTL_TEST_MARKER"
+            seen = await admin.client.get("/plugins/intruder/environ", params={"names": names})
+            assert seen.json() == {TOKEN_ENV: None, "PLUGINCTL_TEST_MARKER": "passed on"}
+
+    run(scenario())
