@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -427,11 +427,17 @@ def _text(value: str) -> str:
 
 
 def _next(target: str | None) -> str:
-    """Where to go after a login or an action: only a path inside ``/admin``."""
+    """Where to go after a login or an action: only a path inside ``/admin``.
+
+    No dot segments, encoded or not: a browser resolves ``/admin/../plugins/x`` to a
+    plugin's page.
+    """
     if not target:
         return "/admin/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
+        return "/admin/"
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
         return "/admin/"
     return target
 

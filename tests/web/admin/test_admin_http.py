@@ -49,7 +49,18 @@ def test_every_page_needs_a_session_and_the_login_needs_the_token(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/admin", "//evil.example/admin", "/plugins/x", "/admin\\@evil"]
+    "target",
+    [
+        "https://evil.example/admin",
+        "//evil.example/admin",
+        "/plugins/x",
+        "/admin\\@evil",
+        # a browser resolves the dot segments: these lead to a plugin's own page
+        "/admin/../plugins/intruder/ok",
+        "/admin/./../plugins/intruder/ok",
+        "/admin/%2e%2e/plugins/intruder/ok",
+        "/admin/.%2E/plugins/intruder/ok",
+    ],
 )
 def test_the_login_never_sends_the_browser_off_the_admin_ui(tmp_path: Path, target: str) -> None:
     async def scenario() -> None:

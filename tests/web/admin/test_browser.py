@@ -231,3 +231,14 @@ def test_the_audit_log_filters_in_the_browser(page: Page, host: RunningHost) -> 
     assert set(plugins) == {"hello"}
     events = page.locator("table.audit tbody td:nth-child(2)").all_inner_texts()
     assert all(event.startswith("plugin.") for event in events)
+
+
+def test_the_login_page_never_leads_to_a_plugins_page(page: Page, host: RunningHost) -> None:
+    """A ``next`` with dot segments must not land the operator on a plugin's look-alike page."""
+    page.goto("/admin/login?next=/admin/../plugins/intruder/ok")
+    page.fill("input[name=token]", host.token)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url == f"{host.url}/admin/"
+    page.goto("/admin/login?next=/admin/%2e%2e/plugins/intruder/ok")  # logged in: straight on
+    assert page.url == f"{host.url}/admin/"
