@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
 __all__ = ["PROBLEM_EVENTS", "TAIL_BYTES", "AuditFilter", "AuditRow", "problems", "recent_records"]
@@ -45,6 +45,9 @@ PROBLEM_EVENTS = frozenset(
         "worker.killed",
     }
 )
+# How a problem's line names its event (the log's JSON is compact): `problems` looks
+# for these in the whole tail at once instead of parsing every line.
+_PROBLEM_NEEDLES = tuple(f'"event":"{event}"' for event in sorted(PROBLEM_EVENTS))
 _MAX_LIMIT = 1000
 _MAX_FIELD_CHARS = 2000
 
@@ -121,9 +124,7 @@ def recent_records(path: Path, chosen: AuditFilter) -> list[AuditRow]:
 def problems(path: Path, *, limit: int, plugin: str = "") -> list[AuditRow]:
     """The newest records that say something went wrong (`PROBLEM_EVENTS`)."""
     rows: list[AuditRow] = []
-    for line in _lines_from_the_end(path):
-        if '"event":"' not in line:
-            continue
+    for line in _lines_from_the_end(path, naming=_PROBLEM_NEEDLES):
         try:
             record = json.loads(line)
         except ValueError:
@@ -157,8 +158,12 @@ def _field(value: object) -> str:
     return text if len(text) <= _MAX_FIELD_CHARS else text[:_MAX_FIELD_CHARS] + " …"
 
 
-def _lines_from_the_end(path: Path) -> list[str]:
-    """The last `TAIL_BYTES` of the file as lines, newest first (a cut first line dropped)."""
+def _lines_from_the_end(path: Path, *, naming: Sequence[str] = ()) -> list[str]:
+    """The last `TAIL_BYTES` of the file as lines, newest first (a cut first line dropped).
+
+    With ``naming``, only the lines that hold one of those strings, found by searching
+    the whole text: far quicker than looking at each of the tail's lines.
+    """
     try:
         with path.open("rb") as file:
             size = file.seek(0, os.SEEK_END)
@@ -167,7 +172,18 @@ def _lines_from_the_end(path: Path) -> list[str]:
             data = file.read()
     except FileNotFoundError:
         return []
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if start and lines:
-        lines = lines[1:]
-    return lines[::-1]
+    text = data.decode("utf-8", errors="replace")
+    if not naming:
+        lines = text.splitlines()
+        if start and lines:
+            lines = lines[1:]
+        return lines[::-1]
+    first = (text.find("\n") + 1 or len(text)) if start else 0
+    starts: set[int] = set()
+    for needle in naming:
+        at = text.find(needle, first)
+        while at != -1:
+            starts.add(text.rfind("\n", 0, at) + 1)
+            at = text.find(needle, at + len(needle))
+    ends = ((begin, text.find("\n", begin)) for begin in sorted(starts, reverse=True))
+    return [text[begin : end if end != -1 else len(text)] for begin, end in ends]

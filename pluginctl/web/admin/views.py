@@ -199,22 +199,22 @@ class AdminViews:
 
     async def dashboard(self, request: Request, session: Session) -> Response:
         """``GET /admin``: every plugin, its state and figures, and recent problems."""
-        return self._render(request, "dashboard.html", session, self._dashboard_data())
+        return self._render(request, "dashboard.html", session, await self._dashboard_data())
 
     async def dashboard_live(self, request: Request, session: Session) -> Response:
         """The dashboard's live part, for the page's script to swap in."""
-        return self._render(request, "_dashboard_live.html", session, self._dashboard_data())
+        return self._render(request, "_dashboard_live.html", session, await self._dashboard_data())
 
     async def plugin(self, request: Request, session: Session) -> Response:
         """``GET /admin/plugins/<name>``: one plugin's figures, charts, errors and logs."""
-        data = self._plugin_data(request.path_params["plugin"])
+        data = await self._plugin_data(request.path_params["plugin"])
         if data is None:
             return self._not_found(request, session, "no such plugin")
         return self._render(request, "plugin.html", session, data)
 
     async def plugin_live(self, request: Request, session: Session) -> Response:
         """The plugin page's live part."""
-        data = self._plugin_data(request.path_params["plugin"])
+        data = await self._plugin_data(request.path_params["plugin"])
         if data is None:
             return Response("no such plugin", 404, media_type="text/plain")
         return self._render(request, "_plugin_live.html", session, data)
@@ -301,7 +301,10 @@ class AdminViews:
 
     # -- data -----------------------------------------------------------------------
 
-    def _dashboard_data(self) -> dict[str, object]:
+    # The audit log's tail is read in a thread, as in `audit`: parsing it takes a
+    # while, and every plugin's requests wait on this loop meanwhile.
+
+    async def _dashboard_data(self) -> dict[str, object]:
         status = self.host.status()
         plugins = []
         for entry in status["plugins"]:  # type: ignore[attr-defined]  # a list of dicts
@@ -310,10 +313,10 @@ class AdminViews:
         return {
             "host_info": status["host"],
             "plugins": plugins,
-            "problems": problems(self.host.audit.path, limit=15),
+            "problems": await asyncio.to_thread(problems, self.host.audit.path, limit=15),
         }
 
-    def _plugin_data(self, name: str) -> dict[str, object] | None:
+    async def _plugin_data(self, name: str) -> dict[str, object] | None:
         found = self.host.plugin_status(name)
         runtime = self.host.endpoint(name)
         if found is None or runtime is None:
@@ -334,7 +337,9 @@ class AdminViews:
                 [(s.at, s.p95_ms) for s in series], unit="ms", span_s=span, label="p95 latency"
             ),
             "logs": logs[::-1][:100],
-            "problems": problems(self.host.audit.path, limit=15, plugin=name),
+            "problems": await asyncio.to_thread(
+                problems, self.host.audit.path, limit=15, plugin=name
+            ),
             "now": time.time(),
         }
 

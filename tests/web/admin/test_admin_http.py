@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pluginctl.web.admin.audit_view import TAIL_BYTES
 from pluginctl.web.admin.auth import TOKEN_ENV
 from tests.runtime.host_harness import wait_for
 from tests.web.admin.harness import EXAMPLES, FIXTURES, TOKEN, admin_host
@@ -309,5 +311,44 @@ def test_no_plugin_sees_the_admin_token_in_its_environment(
             names = f"{TOKEN_ENV},PLUGINCTL_TEST_MARKER"
             seen = await admin.client.get("/plugins/intruder/environ", params={"names": names})
             assert seen.json() == {TOKEN_ENV: None, "PLUGINCTL_TEST_MARKER": "passed on"}
+
+    run(scenario())
+
+
+def test_the_gateway_keeps_serving_while_the_dashboard_reads_a_long_audit_log(
+    tmp_path: Path,
+) -> None:
+    """The live parts read the audit log's tail every two seconds, never on the gateway's loop.
+
+    While they read it, the loop that serves every plugin's requests must stay free:
+    it may stall now and then on a busy machine, never for most of the time.
+    """
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path) as admin:
+            await admin.login()
+            line = '{"event":"plugin.active","plugin":"hello"}\n'  # no problem: all of it is read
+            with (tmp_path / "audit.jsonl").open("a") as audit:
+                audit.write(line * (TAIL_BYTES // len(line)))
+            gaps: list[float] = []
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while True:
+                    await asyncio.sleep(0.001)
+                    now = time.perf_counter()
+                    gaps.append(now - last)
+                    last = now
+
+            ticking = asyncio.ensure_future(tick())
+            began = time.perf_counter()
+            for _ in range(6):  # two tabs refreshing: the dashboard and a plugin's page
+                parts = ("dashboard", "plugins/hello")
+                pages = await asyncio.gather(*(admin.client.get(f"/admin/live/{p}") for p in parts))
+                assert {page.status_code for page in pages} == {200}
+            took = time.perf_counter() - began
+            ticking.cancel()
+            stalled = sum(gap for gap in gaps if gap > 0.05)
+            assert stalled < took / 2, f"the loop stood still for {stalled:.2f} s of {took:.2f} s"
 
     run(scenario())
