@@ -173,11 +173,11 @@ def _lines_from_the_end(path: Path, *, naming: Sequence[str] = ()) -> list[str]:
     except FileNotFoundError:
         return []
     text = data.decode("utf-8", errors="replace")
-    if not naming:
-        lines = text.splitlines()
-        if start and lines:
+    if not naming:  # records end at "\n" only: a record's text may hold U+2028 or U+0085
+        lines = text.split("\n")
+        if start:
             lines = lines[1:]
-        return lines[::-1]
+        return [line for line in reversed(lines) if line]
     first = (text.find("\n") + 1 or len(text)) if start else 0
     starts: set[int] = set()
     for needle in naming:

@@ -352,3 +352,21 @@ def test_the_gateway_keeps_serving_while_the_dashboard_reads_a_long_audit_log(
             assert stalled < took / 2, f"the loop stood still for {stalled:.2f} s of {took:.2f} s"
 
     run(scenario())
+
+
+def test_a_record_with_a_unicode_line_separator_still_shows(tmp_path: Path) -> None:
+    """A plugin chooses text in its records (a topic, a reason); none can hide a record."""
+
+    async def scenario() -> None:
+        async with admin_host(INTRUDER, data_dir=tmp_path) as admin:
+            await admin.login()
+            tried = await admin.client.get("/plugins/intruder/hide")
+            assert tried.json() == {"refused": "PermissionDenied"}
+            assert "permission.denied" in [r["event"] for r in _audit(tmp_path)]
+            page = await admin.client.get(
+                "/admin/audit", params={"plugin": "intruder", "event": "permission.denied"}
+            )
+            assert _events(page.text) == ["permission.denied"]
+            assert "orders\u2028created\x85" in page.text
+
+    run(scenario())
