@@ -583,3 +583,33 @@ def _raw_get(port: int, target: str) -> bytes:
         while chunk := conn.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+@pytest.mark.parametrize("path", ["/", "/admin", "/plugins", "/plugins/pp", "/plugins/q/x"])
+def test_a_cookie_for_a_path_outside_the_plugin_is_a_500(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Routes share the origin: a cookie beyond ``/plugins/<name>`` reaches others, /admin too."""
+    plugin = FakePlugin("p")
+    cookie = ("Set-Cookie", f"session=forged; HttpOnly; path={path}")
+    plugin.reply("GET", "/x", HttpResponse(200, [cookie], b"body"))
+
+    with caplog.at_level(logging.ERROR, logger="pluginctl.web"):
+        response = send(build_app(FakeHost(plugin)), "GET", "/plugins/p/x")
+
+    assert_json_error(response, 500)
+    assert "set-cookie" not in response.headers
+    assert "outside /plugins/p" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "cookie", ["a=1", "a=1; Path=/plugins/p", "a=1; path=/plugins/p/x; Secure"]
+)
+def test_a_cookie_for_the_plugins_own_path_is_passed_on(cookie: str) -> None:
+    plugin = FakePlugin("p")
+    plugin.reply("GET", "/x", HttpResponse(200, [("Set-Cookie", cookie)], b"body"))
+
+    response = send(build_app(FakeHost(plugin)), "GET", "/plugins/p/x")
+
+    assert response.status_code == 200
+    assert response.headers["set-cookie"] == cookie

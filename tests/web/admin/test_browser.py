@@ -242,3 +242,19 @@ def test_the_login_page_never_leads_to_a_plugins_page(page: Page, host: RunningH
     assert page.url == f"{host.url}/admin/"
     page.goto("/admin/login?next=/admin/%2e%2e/plugins/intruder/ok")  # logged in: straight on
     assert page.url == f"{host.url}/admin/"
+
+
+def test_a_plugins_cookies_neither_log_the_operator_out_nor_lock_them_out(
+    page: Page, host: RunningHost
+) -> None:
+    """A plugin's routes share the admin UI's origin, so its cookies could reach /admin."""
+    log_in(page, host)
+    page.goto("/plugins/intruder/cookies?name=pluginctl_admin")  # the session cookie's name
+    page.goto("/admin/")
+    assert page.url == f"{host.url}/admin/"
+    for name in ("a", "b"):  # 120 KB of cookies for /admin, 15 redirects at a time
+        page.goto(f"/plugins/intruder/cookies?left=15&name={name}")
+    reply = page.goto("/admin/")
+    assert reply is not None
+    assert reply.status == 200
+    assert page.locator("h1").inner_text() == "Dashboard"
