@@ -170,10 +170,9 @@ class AdminViews:
         form = await _form(request)
         if not _same_origin(request) or not self.token.matches(form.get("token", "").strip()):
             self.throttle.failed(client)
-            error = (
-                "that is not the admin token: it is printed when the host first starts, "
-                f"and kept in {self.token.source}"
-            )
+            # the page says where the token is kept, never this host's own path: whoever
+            # reaches the login page would learn the data directory (and the user's name)
+            error = "that is not the admin token: it is printed when the host first starts"
             return self._render(request, "login.html", None, {"error": error}, status=401)
         session = self.sessions.open()
         response = _secured(RedirectResponse(_next(form.get("next")), 303))

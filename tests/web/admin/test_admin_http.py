@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pluginctl.web.admin.audit_view import TAIL_BYTES
-from pluginctl.web.admin.auth import TOKEN_ENV
+from pluginctl.web.admin.auth import TOKEN_ENV, load_admin_token
 from tests.runtime.host_harness import wait_for
 from tests.web.admin.harness import EXAMPLES, FIXTURES, TOKEN, admin_host
 
@@ -368,5 +368,21 @@ def test_a_record_with_a_unicode_line_separator_still_shows(tmp_path: Path) -> N
             )
             assert _events(page.text) == ["permission.denied"]
             assert "orders\u2028created\x85" in page.text
+
+    run(scenario())
+
+
+def test_a_failed_login_tells_nobody_where_the_token_is_kept(tmp_path: Path) -> None:
+    """Whoever reaches the login page learns nothing of the machine: not the data directory."""
+    token = load_admin_token(tmp_path / "data", environ={})
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path / "data", token=token) as admin:
+            wrong = await admin.client.post("/admin/login", data={"token": "not-it"})
+            assert wrong.status_code == 401
+            assert "not the admin token" in wrong.text
+            assert str(tmp_path) not in wrong.text
+            right = await admin.client.post("/admin/login", data={"token": token.value})
+            assert right.status_code == 303
 
     run(scenario())
