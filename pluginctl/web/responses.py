@@ -5,8 +5,9 @@ text that came from a URL or a plugin is never markup, whatever a browser makes 
 it. A plugin's `HttpResponse` is checked before any byte is sent: a header name
 that is not an RFC 9110 token, or a value with CR, LF, NUL or another control
 character, makes the whole reply an `UnsafeResponse` (the gateway answers 500 and
-logs why). Hop-by-hop headers and ``content-length`` are dropped and the length is
-computed again; the gateway adds its own security headers.
+logs why). Hop-by-hop headers, ``content-length`` and ``clear-site-data`` (which
+would log the operator out of the admin UI on the same origin) are dropped and the
+length is computed again; the gateway adds its own security headers.
 
 Example:
     >>> from pluginctl.runtime.protocol import HttpResponse
@@ -69,6 +70,8 @@ _HOP_BY_HOP = frozenset(
 )
 # Headers the gateway owns: a plugin's copy is dropped, the gateway's is sent.
 _OWNED = frozenset({"content-length", "x-request-id", NOSNIFF[0]})
+# Headers that act on the whole origin, the admin UI's session included: dropped.
+_ORIGIN_WIDE = frozenset({"clear-site-data"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HTML_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
@@ -140,7 +143,7 @@ def _checked_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, byte
             raise UnsafeResponse(f"header name {name!r} is not an HTTP token")
         if _CONTROL.search(value):
             raise UnsafeResponse(f"header {name!r} has a control character in its value")
-    dropped = _HOP_BY_HOP | _OWNED | _listed_in_connection(pairs)
+    dropped = _HOP_BY_HOP | _OWNED | _ORIGIN_WIDE | _listed_in_connection(pairs)
     kept: list[tuple[bytes, bytes]] = []
     for name, value in pairs:
         lowered = name.lower()

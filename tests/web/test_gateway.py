@@ -383,6 +383,7 @@ def test_plugin_headers_are_passed_on_less_hop_by_hop_and_length() -> None:
         ("X-Request-Id", "forged"),
         ("X-Content-Type-Options", "sniff-please"),
         ("ETag", '"v1"'),
+        ("Clear-Site-Data", '"cookies"'),
     ]
     plugin.reply("GET", "/x", HttpResponse(201, headers, b"<p>hello</p>"))
 
@@ -397,7 +398,14 @@ def test_plugin_headers_are_passed_on_less_hop_by_hop_and_length() -> None:
     ]
     assert response.headers["content-length"] == "12"
     assert response.headers["etag"] == '"v1"'
-    for name in ("connection", "x-private", "transfer-encoding", "keep-alive", "upgrade"):
+    for name in (
+        "connection",
+        "x-private",
+        "transfer-encoding",
+        "keep-alive",
+        "upgrade",
+        "clear-site-data",
+    ):
         assert name not in response.headers
     assert response.headers["x-request-id"] != "forged"
     assert response.headers.get_list("x-content-type-options") == ["nosniff"]

@@ -252,6 +252,9 @@ def test_a_plugins_cookies_neither_log_the_operator_out_nor_lock_them_out(
     page.goto("/plugins/intruder/cookies?name=pluginctl_admin")  # the session cookie's name
     page.goto("/admin/")
     assert page.url == f"{host.url}/admin/"
+    page.goto("/plugins/intruder/forget")  # Clear-Site-Data: "cookies"
+    page.goto("/admin/")
+    assert page.url == f"{host.url}/admin/"
     for name in ("a", "b"):  # 120 KB of cookies for /admin, 15 redirects at a time
         page.goto(f"/plugins/intruder/cookies?left=15&name={name}")
     reply = page.goto("/admin/")
