@@ -168,8 +168,10 @@ class AdminViews:
             response.headers["retry-after"] = str(int(wait) + 1)
             return response
         form = await _form(request)
-        if not _same_origin(request) or not self.token.matches(form.get("token", "").strip()):
-            self.throttle.failed(client)
+        same_origin = _same_origin(request)
+        if not same_origin or not self.token.matches(form.get("token", "").strip()):
+            if same_origin:  # a guess; another site's post is refused whatever it holds
+                self.throttle.failed(client)
             # the page says where the token is kept, never this host's own path: whoever
             # reaches the login page would learn the data directory (and the user's name)
             error = "that is not the admin token: it is printed when the host first starts"

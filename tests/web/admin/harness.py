@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-__all__ = ["EXAMPLES", "FIXTURES", "TOKEN", "Admin", "admin_host", "csrf_of"]
+__all__ = ["BASE", "EXAMPLES", "FIXTURES", "TOKEN", "Admin", "admin_host", "csrf_of"]
 
 TOKEN = "a-test-admin-token-of-some-length"  # noqa: S105  # a test token
 BASE = "http://127.0.0.1:8700"

@@ -12,7 +12,7 @@ import pytest
 from pluginctl.web.admin.audit_view import TAIL_BYTES
 from pluginctl.web.admin.auth import TOKEN_ENV, load_admin_token
 from tests.runtime.host_harness import wait_for
-from tests.web.admin.harness import EXAMPLES, FIXTURES, TOKEN, admin_host
+from tests.web.admin.harness import BASE, EXAMPLES, FIXTURES, TOKEN, admin_host
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -383,6 +383,28 @@ def test_a_failed_login_tells_nobody_where_the_token_is_kept(tmp_path: Path) -> 
             assert "not the admin token" in wrong.text
             assert str(tmp_path) not in wrong.text
             right = await admin.client.post("/admin/login", data={"token": token.value})
+            assert right.status_code == 303
+
+    run(scenario())
+
+
+def test_logins_posted_from_other_origins_cannot_lock_the_operator_out(tmp_path: Path) -> None:
+    """Any site the operator visits, or a plugin's page (origin "null"), can post the form."""
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path) as admin:
+            for origin in ["https://evil.example", "null"] * 10:
+                refused = await admin.client.post(
+                    "/admin/login", data={"token": "guess"}, headers={"origin": origin}
+                )
+                assert refused.status_code == 401
+            foreign = await admin.client.post(
+                "/admin/login", data={"token": TOKEN}, headers={"origin": "null"}
+            )
+            assert foreign.status_code == 401  # even with the token: no login from elsewhere
+            right = await admin.client.post(
+                "/admin/login", data={"token": TOKEN}, headers={"origin": BASE}
+            )
             assert right.status_code == 303
 
     run(scenario())
