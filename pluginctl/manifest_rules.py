@@ -37,6 +37,8 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _MAX_NAME = 64
+#: The publisher of the host's own events (``host.*``): no plugin may take its name.
+_HOST_NAME = "host"
 _MAX_DESCRIPTION = 512
 _MAX_TAGS = 20
 
@@ -186,6 +188,9 @@ def name_problem(name: str, *, source: str, key: str = "name") -> Problem | None
         return Problem(source, key, message, hint=hint)
     if keyword.iskeyword(name.replace("-", "_")):
         message = f"{name!r} is a Python keyword and cannot be imported as a package"
+        return Problem(source, key, message, hint=f"pick another name, e.g. '{name}-plugin'")
+    if name == _HOST_NAME:
+        message = f"{name!r} is the host's own name: plugins receive the host's events from it"
         return Problem(source, key, message, hint=f"pick another name, e.g. '{name}-plugin'")
     return None
 

@@ -184,8 +184,12 @@ def _suggest(text: str) -> str:
 def is_host_topic(topic: str) -> bool:
     """Whether ``topic`` (or a pattern) is under the host's own ``host.`` topics.
 
+    ``host`` itself is one of them: a subscription to ``host.**`` matches it.
+
     Example:
-        >>> is_host_topic("host.plugin.failed"), is_host_topic("hosting.x"), is_host_topic("**")
-        (True, False, False)
+        >>> is_host_topic("host.plugin.failed"), is_host_topic("host"), is_host_topic("hosting.x")
+        (True, True, False)
+        >>> is_host_topic("**")
+        False
     """
-    return topic.startswith(HOST_TOPIC_PREFIX)
+    return topic == HOST_TOPIC_PREFIX.rstrip(".") or topic.startswith(HOST_TOPIC_PREFIX)

@@ -141,6 +141,7 @@ def test_wrong_type_names_the_key_path(text: str, key: str, expected: str) -> No
         ("9lives", "not a valid plugin name"),
         ("double--dash", "not a valid plugin name"),
         ("class", "Python keyword"),
+        ("host", "the host's own name"),
         ("x" * 65, "longer than 64"),
         ("", "must not be empty"),
     ],
@@ -148,6 +149,15 @@ def test_wrong_type_names_the_key_path(text: str, key: str, expected: str) -> No
 def test_bad_names(name: str, fragment: str) -> None:
     found = problems_of(f'name = "{name}"\nversion = "1.0"\n')
     assert any(key == "name" and fragment in message and hint for key, message, hint in found)
+
+
+@pytest.mark.parametrize("topic", ["host.plugin.failed", "host.**", "host"])
+def test_only_the_host_publishes_host_topics(topic: str) -> None:
+    found = problems_of(BASE + f'permissions = ["events:publish:{topic}"]\n')
+    assert any(
+        key == "permissions[0]" and "only the host publishes" in message and hint
+        for key, message, hint in found
+    )
 
 
 def test_semantic_problems_are_all_reported_together() -> None:

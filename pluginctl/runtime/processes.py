@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # The largest fork request (the worker spec, with the plugin's settings) and answer.
 _MAX_CONTROL_MESSAGE = 1024 * 1024
+# The host's own secrets in its environment: never passed on to plugin code.
+_HOST_ONLY_ENV = frozenset({"PLUGINCTL_ADMIN_TOKEN"})  # pluginctl.web.admin.auth.TOKEN_ENV
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,14 @@ class WorkerProcess:
 
 
 def _pythonpath() -> dict[str, str]:
-    """The environment a child needs to import this pluginctl, even from a checkout."""
+    """The environment a child needs to import this pluginctl, even from a checkout.
+
+    It is the host's, without the host's secrets (`_HOST_ONLY_ENV`): plugins run in it.
+    """
     here = str(Path(__file__).resolve().parents[2])
     current = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": here if not current else f"{here}{os.pathsep}{current}"}
+    env = {name: value for name, value in os.environ.items() if name not in _HOST_ONLY_ENV}
+    return {**env, "PYTHONPATH": here if not current else f"{here}{os.pathsep}{current}"}
 
 
 def _pipes() -> tuple[int, int, int, int]:

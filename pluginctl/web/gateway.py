@@ -29,7 +29,8 @@ words: nothing from the URL or from a plugin is echoed back. Every response carr
 - `RemoteError` (the handler raised): 500; its traceback goes to the log only;
 - `CallTimeout`: 504;
 - `WorkerCrashed`, or any other `RuntimeFault` such as a bad frame: 502;
-- an unsafe reply (CR or LF in a header, a status outside 200-599): 500, logged.
+- an unsafe reply (CR or LF in a header, a status outside 200-599, a cookie for a
+  path outside ``/plugins/<name>``): 500, logged.
 
 Example:
     >>> import asyncio, httpx
@@ -384,7 +385,9 @@ async def _call(
         )
         return error_response(500, "the plugin failed", request_id=trace.request_id)
     try:
-        return plugin_response(reply, head=message.method == "HEAD")
+        return plugin_response(
+            reply, head=message.method == "HEAD", cookie_path=f"/plugins/{endpoint.name}"
+        )
     except UnsafeResponse as exc:
         logger.error(
             "plugin %r route %r sent an unsafe response (request %s): %s",

@@ -5,8 +5,9 @@ text that came from a URL or a plugin is never markup, whatever a browser makes 
 it. A plugin's `HttpResponse` is checked before any byte is sent: a header name
 that is not an RFC 9110 token, or a value with CR, LF, NUL or another control
 character, makes the whole reply an `UnsafeResponse` (the gateway answers 500 and
-logs why). Hop-by-hop headers and ``content-length`` are dropped and the length is
-computed again; the gateway adds its own security headers.
+logs why). Hop-by-hop headers, ``content-length`` and ``clear-site-data`` (which
+would log the operator out of the admin UI on the same origin) are dropped and the
+length is computed again; the gateway adds its own security headers.
 
 Example:
     >>> from pluginctl.runtime.protocol import HttpResponse
@@ -69,6 +70,8 @@ _HOP_BY_HOP = frozenset(
 )
 # Headers the gateway owns: a plugin's copy is dropped, the gateway's is sent.
 _OWNED = frozenset({"content-length", "x-request-id", NOSNIFF[0]})
+# Headers that act on the whole origin, the admin UI's session included: dropped.
+_ORIGIN_WIDE = frozenset({"clear-site-data"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HTML_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
@@ -101,20 +104,27 @@ def error_response(
     )
 
 
-def plugin_response(reply: HttpResponse, *, head: bool) -> Response:
+def plugin_response(reply: HttpResponse, *, head: bool, cookie_path: str | None = None) -> Response:
     """A Starlette response for a plugin's ``reply``, with its headers checked.
 
     Args:
         reply: What the plugin's route handler returned.
         head: The request was ``HEAD``: send the length of the body but not the body.
+        cookie_path: The plugin's own path (``/plugins/<name>``): a cookie it sets may
+            not name a ``Path`` outside it. The origin is shared, and a cookie for
+            ``/`` or ``/admin`` would reach other plugins and the admin UI (its
+            session cookie's name, or enough bytes to make every request too large).
 
     Raises:
-        UnsafeResponse: The status is not a final HTTP status (200-599), or a header
-            could split the response or is not HTTP at all.
+        UnsafeResponse: The status is not a final HTTP status (200-599), a header
+            could split the response or is not HTTP at all, or a cookie's path is
+            outside ``cookie_path``.
     """
     if not 200 <= reply.status <= 599:
         raise UnsafeResponse(f"status {reply.status} is not a final HTTP status")
     headers = _checked_headers(reply.headers)
+    if cookie_path is not None:
+        _check_cookie_paths(headers, cookie_path)
     body = reply.body
     if reply.status in _NO_BODY_STATUSES:
         body = b""
@@ -133,7 +143,7 @@ def _checked_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, byte
             raise UnsafeResponse(f"header name {name!r} is not an HTTP token")
         if _CONTROL.search(value):
             raise UnsafeResponse(f"header {name!r} has a control character in its value")
-    dropped = _HOP_BY_HOP | _OWNED | _listed_in_connection(pairs)
+    dropped = _HOP_BY_HOP | _OWNED | _ORIGIN_WIDE | _listed_in_connection(pairs)
     kept: list[tuple[bytes, bytes]] = []
     for name, value in pairs:
         lowered = name.lower()
@@ -144,6 +154,23 @@ def _checked_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, byte
         except UnicodeEncodeError:
             raise UnsafeResponse(f"header {name!r} has a value outside latin-1") from None
     return kept
+
+
+def _check_cookie_paths(headers: Iterable[tuple[bytes, bytes]], allowed: str) -> None:
+    """Refuse a ``Set-Cookie`` whose ``Path`` is not ``allowed`` or below it.
+
+    Without a ``Path`` a browser uses the request's own directory, inside the plugin's.
+    """
+    for name, value in headers:
+        if name != b"set-cookie":
+            continue
+        for attribute in value.decode("latin-1").split(";")[1:]:
+            key, _, path = attribute.partition("=")
+            path = path.strip()
+            if key.strip().lower() != "path" or not path.startswith("/"):
+                continue  # not a path, or one a browser ignores for the default
+            if path != allowed and not path.startswith(allowed + "/"):
+                raise UnsafeResponse(f"a cookie for path {path!r}, outside {allowed}")
 
 
 def _listed_in_connection(pairs: Iterable[tuple[str, str]]) -> frozenset[str]:

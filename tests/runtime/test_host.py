@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -262,5 +262,33 @@ def test_spawned_workers_get_settings_off_the_command_line(tmp_path: Path) -> No
             assert await chatty.call("export", "speak", [], {}) == "s3cret-value"
             command_line = " ".join(psutil.Process(chatty.process.pid).cmdline())
             assert "s3cret-value" not in command_line
+
+    asyncio.run(scenario())
+
+
+def test_host_events_come_only_from_the_host(tmp_path: Path) -> None:
+    """``host.*`` events are the host's word: no plugin publishes anything its subscribers see."""
+
+    async def scenario() -> None:
+        async with running_host(EXAMPLES / "hello", FIXTURES / "spoofer", data_dir=tmp_path) as (
+            host,
+            _,
+        ):
+            spoofer = host.endpoint("spoofer")
+            assert spoofer is not None
+            for topic in ("host.plugin.failed", "host"):  # "host.**" matches "host" too
+                assert await spoofer.call("export", "publish", [topic], {}) == "PermissionDenied"
+            await host.disable_plugin("hello")
+            heard: list[list[str]] = []
+
+            async def hears_the_disable() -> bool:
+                heard[:] = cast("list[list[str]]", await spoofer.call("export", "heard", [], {}))
+                return ["host.plugin.disabled", "host"] in heard
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while not await hears_the_disable():
+                assert asyncio.get_running_loop().time() < deadline, heard
+                await asyncio.sleep(0.05)
+            assert all(topic.startswith("host.") for topic, _ in heard), heard
 
     asyncio.run(scenario())

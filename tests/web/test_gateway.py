@@ -383,6 +383,7 @@ def test_plugin_headers_are_passed_on_less_hop_by_hop_and_length() -> None:
         ("X-Request-Id", "forged"),
         ("X-Content-Type-Options", "sniff-please"),
         ("ETag", '"v1"'),
+        ("Clear-Site-Data", '"cookies"'),
     ]
     plugin.reply("GET", "/x", HttpResponse(201, headers, b"<p>hello</p>"))
 
@@ -397,7 +398,14 @@ def test_plugin_headers_are_passed_on_less_hop_by_hop_and_length() -> None:
     ]
     assert response.headers["content-length"] == "12"
     assert response.headers["etag"] == '"v1"'
-    for name in ("connection", "x-private", "transfer-encoding", "keep-alive", "upgrade"):
+    for name in (
+        "connection",
+        "x-private",
+        "transfer-encoding",
+        "keep-alive",
+        "upgrade",
+        "clear-site-data",
+    ):
         assert name not in response.headers
     assert response.headers["x-request-id"] != "forged"
     assert response.headers.get_list("x-content-type-options") == ["nosniff"]
@@ -583,3 +591,33 @@ def _raw_get(port: int, target: str) -> bytes:
         while chunk := conn.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+@pytest.mark.parametrize("path", ["/", "/admin", "/plugins", "/plugins/pp", "/plugins/q/x"])
+def test_a_cookie_for_a_path_outside_the_plugin_is_a_500(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Routes share the origin: a cookie beyond ``/plugins/<name>`` reaches others, /admin too."""
+    plugin = FakePlugin("p")
+    cookie = ("Set-Cookie", f"session=forged; HttpOnly; path={path}")
+    plugin.reply("GET", "/x", HttpResponse(200, [cookie], b"body"))
+
+    with caplog.at_level(logging.ERROR, logger="pluginctl.web"):
+        response = send(build_app(FakeHost(plugin)), "GET", "/plugins/p/x")
+
+    assert_json_error(response, 500)
+    assert "set-cookie" not in response.headers
+    assert "outside /plugins/p" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "cookie", ["a=1", "a=1; Path=/plugins/p", "a=1; path=/plugins/p/x; Secure"]
+)
+def test_a_cookie_for_the_plugins_own_path_is_passed_on(cookie: str) -> None:
+    plugin = FakePlugin("p")
+    plugin.reply("GET", "/x", HttpResponse(200, [("Set-Cookie", cookie)], b"body"))
+
+    response = send(build_app(FakeHost(plugin)), "GET", "/plugins/p/x")
+
+    assert response.status_code == 200
+    assert response.headers["set-cookie"] == cookie

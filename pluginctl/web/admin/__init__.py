@@ -19,7 +19,7 @@ Security (`pluginctl.web.admin.auth`, `pluginctl.web.admin.views`):
   URL under ``Content-Security-Policy: sandbox allow-forms; default-src 'none'; ...``
   and shown in an ``<iframe sandbox="allow-forms">``. It gets an opaque origin, so
   it cannot read the admin's cookies, storage or page; no script of its own runs;
-  it can load nothing from the network; its forms can only reload the panel.
+  it can load nothing from the network; its forms can only load the panel itself again.
 - Plugin routes and static files on the same origin are already sandboxed by the
   gateway (`pluginctl.web.responses.SANDBOX_POLICY`).
 

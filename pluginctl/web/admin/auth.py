@@ -66,6 +66,7 @@ FAILURE_WINDOW_S = 60.0
 _MIN_TOKEN_CHARS = 16
 _MAX_SESSIONS = 1000
 _TOKEN_FILE = "admin-token"  # noqa: S105  # a file's name
+_MAX_TOKEN_FILE_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def load_admin_token(data_dir: Path, environ: dict[str, str] | None = None) -> A
 
     Raises:
         UserError: the configured token is too short, or the token file is readable
-            by others or is not a file.
+            by others, belongs to another user or is not a file.
     """
     env = os.environ if environ is None else environ
     configured = env.get(TOKEN_ENV)
@@ -107,31 +108,54 @@ def load_admin_token(data_dir: Path, environ: dict[str, str] | None = None) -> A
             )
         return AdminToken(configured, TOKEN_ENV)
     path = data_dir / _TOKEN_FILE
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
+    token = _read_token_file(path)
+    if token is None:
         token = secrets.token_urlsafe(32)
         data_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(path, (token + "\n").encode(), mode=0o600)
         return AdminToken(token, str(path), created=True)
-    if not stat.S_ISREG(info.st_mode):
-        raise UserError(
-            f"{path} is not a regular file",
-            hint=f"remove it; the next start writes a new admin token there (or set {TOKEN_ENV})",
-        )
-    if info.st_mode & 0o077:
-        raise UserError(
-            f"{path} holds the admin token but others can read it "
-            f"(mode {stat.S_IMODE(info.st_mode):04o})",
-            hint=f"chmod 600 {path}",
-        )
-    token = path.read_text(encoding="utf-8").strip()
     if len(token) < _MIN_TOKEN_CHARS:
         raise UserError(
             f"{path} holds no usable admin token (it needs at least {_MIN_TOKEN_CHARS} characters)",
             hint=f"remove it; the next start writes a new one (or set {TOKEN_ENV})",
         )
     return AdminToken(token, str(path))
+
+
+def _read_token_file(path: Path) -> str | None:
+    """The token file's text, or None when there is none.
+
+    The file is opened once, without following a symlink (nor waiting on a FIFO), and
+    what was opened is checked: a file swapped in after a check is never the one read.
+    """
+    remove = f"remove it; the next start writes a new admin token there (or set {TOKEN_ENV})"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a symlink (ELOOP), or a file this user may not read
+        raise UserError(
+            f"{path} is not a regular file this user can read: {exc.strerror}", hint=remove
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{path} is not a regular file", hint=remove)
+        if info.st_uid != os.geteuid():
+            raise UserError(
+                f"{path} holds an admin token but belongs to another user (uid {info.st_uid})",
+                hint=remove,
+            )
+        if info.st_mode & 0o077:
+            raise UserError(
+                f"{path} holds the admin token but others can read it "
+                f"(mode {stat.S_IMODE(info.st_mode):04o})",
+                hint=f"chmod 600 {path}",
+            )
+        data = os.read(fd, _MAX_TOKEN_FILE_BYTES)
+    finally:
+        os.close(fd)
+    return data.decode("utf-8").strip()
 
 
 @dataclass(slots=True, eq=False)

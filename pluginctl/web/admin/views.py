@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -31,18 +32,20 @@ if TYPE_CHECKING:
 __all__ = ["AdminViews"]
 
 _HERE = Path(__file__).parent
-#: The admin UI's own pages: its scripts and styles only, never framed.
+#: The admin UI's own pages: its one script and one stylesheet only (not any
+#: same-origin script: plugins serve files on this origin too), never framed.
+#: ``{origin}`` is the admin UI's own, from the request's Host.
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
+    "default-src 'none'; script-src {origin}/admin/static/admin.js; "
+    "style-src {origin}/admin/static/admin.css; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 #: A plugin's panel: an opaque origin (no cookies, no storage, no parent page), no
 #: script at all, nothing fetched but inline styles and data: images, and forms that
-#: only reload the panel.
+#: can only load the panel itself again (``{frame}``: its URL, without the query).
 PANEL_POLICY = (
     "sandbox allow-forms; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "font-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
+    "font-src data:; form-action {frame}; base-uri 'none'; frame-ancestors 'self'"
 )
 #: The sandbox attribute of the panel's iframe: the same as the policy's.
 PANEL_SANDBOX = "allow-forms"
@@ -54,8 +57,11 @@ _ACTION_DONE = {
     "reload": "reloaded",
     "reset": "breakers closed",
 }
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 _PAGE_HEADERS = {
-    "content-security-policy": PAGE_POLICY,
+    # redirects, plain text, and a page whose Host is odd: nothing may load at all
+    "content-security-policy": "default-src 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
@@ -169,12 +175,13 @@ class AdminViews:
             response.headers["retry-after"] = str(int(wait) + 1)
             return response
         form = await _form(request)
-        if not _same_origin(request) or not self.token.matches(form.get("token", "").strip()):
-            self.throttle.failed(client)
-            error = (
-                "that is not the admin token: it is printed when the host first starts, "
-                f"and kept in {self.token.source}"
-            )
+        same_origin = _same_origin(request)
+        if not same_origin or not self.token.matches(form.get("token", "").strip()):
+            if same_origin:  # a guess; another site's post is refused whatever it holds
+                self.throttle.failed(client)
+            # the page says where the token is kept, never this host's own path: whoever
+            # reaches the login page would learn the data directory (and the user's name)
+            error = "that is not the admin token: it is printed when the host first starts"
             return self._render(request, "login.html", None, {"error": error}, status=401)
         session = self.sessions.open()
         response = _secured(RedirectResponse(_next(form.get("next")), 303))
@@ -200,22 +207,22 @@ class AdminViews:
 
     async def dashboard(self, request: Request, session: Session) -> Response:
         """``GET /admin``: every plugin, its state and figures, and recent problems."""
-        return self._render(request, "dashboard.html", session, self._dashboard_data())
+        return self._render(request, "dashboard.html", session, await self._dashboard_data())
 
     async def dashboard_live(self, request: Request, session: Session) -> Response:
         """The dashboard's live part, for the page's script to swap in."""
-        return self._render(request, "_dashboard_live.html", session, self._dashboard_data())
+        return self._render(request, "_dashboard_live.html", session, await self._dashboard_data())
 
     async def plugin(self, request: Request, session: Session) -> Response:
         """``GET /admin/plugins/<name>``: one plugin's figures, charts, errors and logs."""
-        data = self._plugin_data(request.path_params["plugin"])
+        data = await self._plugin_data(request.path_params["plugin"])
         if data is None:
             return self._not_found(request, session, "no such plugin")
         return self._render(request, "plugin.html", session, data)
 
     async def plugin_live(self, request: Request, session: Session) -> Response:
         """The plugin page's live part."""
-        data = self._plugin_data(request.path_params["plugin"])
+        data = await self._plugin_data(request.path_params["plugin"])
         if data is None:
             return Response("no such plugin", 404, media_type="text/plain")
         return self._render(request, "_plugin_live.html", session, data)
@@ -248,9 +255,10 @@ class AdminViews:
         """``GET /admin/frames/<key>``: the panel's own HTML, under `PANEL_POLICY`."""
         found = self.sessions.frame(request.path_params["key"])
         if found is None:
-            return _panel_response("<p>This panel's link has expired: reload the page.</p>", 404)
+            expired = "<p>This panel's link has expired: reload the page.</p>"
+            return _panel_response(request, expired, 404)
         html, status = await self._panel_html(*found, request.url.query)
-        return _panel_response(html, status)
+        return _panel_response(request, html, status)
 
     async def _panel_html(self, name: str, panel_id: str, query: str) -> tuple[str, int]:
         """What plugin ``name`` renders for its panel, or an error saying why not."""
@@ -302,7 +310,7 @@ class AdminViews:
 
     # -- data -----------------------------------------------------------------------
 
-    def _dashboard_data(self) -> dict[str, object]:
+    async def _dashboard_data(self) -> dict[str, object]:
         status = self.host.status(memory=False)  # memory is on each plugin's page
         plugins = []
         for entry in status["plugins"]:  # type: ignore[attr-defined]  # a list of dicts
@@ -314,7 +322,7 @@ class AdminViews:
             "problems": self.problems.rows(limit=15),
         }
 
-    def _plugin_data(self, name: str) -> dict[str, object] | None:
+    async def _plugin_data(self, name: str) -> dict[str, object] | None:
         found = self.host.plugin_status(name)
         runtime = self.host.endpoint(name)
         if found is None or runtime is None:
@@ -358,7 +366,11 @@ class AdminViews:
             next=request.query_params.get("next", ""),
             **(context or {}),
         )
-        return _secured(HTMLResponse(body, status))
+        response = HTMLResponse(body, status)
+        origin = _origin(request)
+        if origin is not None:
+            response.headers["content-security-policy"] = PAGE_POLICY.format(origin=origin)
+        return _secured(response)
 
     def _not_found(self, request: Request, session: Session, what: str) -> Response:
         return self._render(request, "not_found.html", session, {"what": what}, status=404)
@@ -398,7 +410,13 @@ def _secured(response: Response) -> Response:
     return response
 
 
-def _panel_response(html: str, status: int) -> Response:
+def _origin(request: Request) -> str | None:
+    """``scheme://host[:port]`` of the admin UI as the browser reached it, if well formed."""
+    host = request.headers.get("host", "")
+    return f"{request.url.scheme}://{host}" if _HOST.match(host) else None
+
+
+def _panel_response(request: Request, html: str, status: int) -> Response:
     page = (
         '<!doctype html><html><head><meta charset="utf-8">'
         '<meta name="color-scheme" content="light dark">'
@@ -409,7 +427,9 @@ def _panel_response(html: str, status: int) -> Response:
         page,
         status,
         headers={
-            "content-security-policy": PANEL_POLICY,
+            "content-security-policy": PANEL_POLICY.format(
+                frame=f"{origin}{request.url.path}" if (origin := _origin(request)) else "'none'"
+            ),
             "referrer-policy": "no-referrer",
             "cache-control": "no-store",
             "x-content-type-options": "nosniff",
@@ -428,11 +448,17 @@ def _text(value: str) -> str:
 
 
 def _next(target: str | None) -> str:
-    """Where to go after a login or an action: only a path inside ``/admin``."""
+    """Where to go after a login or an action: only a path inside ``/admin``.
+
+    No dot segments, encoded or not: a browser resolves ``/admin/../plugins/x`` to a
+    plugin's page.
+    """
     if not target:
         return "/admin/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
+        return "/admin/"
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
         return "/admin/"
     return target
 

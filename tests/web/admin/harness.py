@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-__all__ = ["EXAMPLES", "FIXTURES", "TOKEN", "Admin", "admin_host", "csrf_of"]
+__all__ = ["BASE", "EXAMPLES", "FIXTURES", "TOKEN", "Admin", "admin_host", "csrf_of"]
 
 TOKEN = "a-test-admin-token-of-some-length"  # noqa: S105  # a test token
 BASE = "http://127.0.0.1:8700"
@@ -57,11 +57,14 @@ def csrf_of(page: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def admin_host(*paths: Path, data_dir: Path) -> AsyncIterator[Admin]:
+async def admin_host(
+    *paths: Path, data_dir: Path, token: AdminToken | None = None
+) -> AsyncIterator[Admin]:
     """A started host with the plugins at ``paths``, its admin UI sampling every 50 ms."""
     host = Host(resolve([load_source(path) for path in paths]), HostOptions(data_dir=data_dir))
     await host.start()
-    ui = AdminUI(host, AdminToken(TOKEN, "test"), history=History(every_s=0.05))
+    token = token or AdminToken(TOKEN, "test")
+    ui = AdminUI(host, token, history=History(every_s=0.05))
     ui.start()
     transport = httpx.ASGITransport(app=build_app(host, admin=ui), client=("127.0.0.1", 5000))
     try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pluginctl.web.admin.audit_view import TAIL_BYTES
+from pluginctl.web.admin.auth import TOKEN_ENV, load_admin_token
 from tests.runtime.host_harness import wait_for
-from tests.web.admin.harness import EXAMPLES, FIXTURES, TOKEN, admin_host
+from tests.web.admin.harness import BASE, EXAMPLES, FIXTURES, TOKEN, admin_host
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -48,7 +51,18 @@ def test_every_page_needs_a_session_and_the_login_needs_the_token(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/admin", "//evil.example/admin", "/plugins/x", "/admin\\@evil"]
+    "target",
+    [
+        "https://evil.example/admin",
+        "//evil.example/admin",
+        "/plugins/x",
+        "/admin\\@evil",
+        # a browser resolves the dot segments: these lead to a plugin's own page
+        "/admin/../plugins/intruder/ok",
+        "/admin/./../plugins/intruder/ok",
+        "/admin/%2e%2e/plugins/intruder/ok",
+        "/admin/.%2E/plugins/intruder/ok",
+    ],
 )
 def test_the_login_never_sends_the_browser_off_the_admin_ui(tmp_path: Path, target: str) -> None:
     async def scenario() -> None:
@@ -215,11 +229,16 @@ def test_a_panel_is_served_sandboxed_under_a_strict_policy(tmp_path: Path) -> No
             assert 'sandbox="allow-forms"' in page.text
             assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
             assert page.headers["x-frame-options"] == "DENY"
-            frame = await admin.client.get(await _frame_url(admin, "hostile"))
+            page_policy = page.headers["content-security-policy"]
+            assert f"script-src {BASE}/admin/static/admin.js;" in page_policy  # not any script
+            hostile = await _frame_url(admin, "hostile")
+            frame = await admin.client.get(hostile)
             assert frame.status_code == 200
             policy = frame.headers["content-security-policy"]
             assert policy.startswith("sandbox allow-forms;")
-            for directive in ("default-src 'none'", "form-action 'self'", "base-uri 'none'"):
+            # its forms may only load this very panel again
+            assert f"form-action {BASE}{hostile};" in policy
+            for directive in ("default-src 'none'", "base-uri 'none'"):
                 assert directive in policy
             assert "script-src" not in policy  # so default-src 'none' forbids every script
             assert "hostile panel" in frame.text
@@ -283,3 +302,114 @@ def _audit(tmp_path: Path) -> list[dict[str, object]]:
     from pluginctl.runtime.audit import read
 
     return list(read(tmp_path / "audit.jsonl"))
+
+
+def test_no_plugin_sees_the_admin_token_in_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator may set the token in the environment; the workers it starts must not get it."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("PLUGINCTL_TEST_MARKER", "passed on")
+
+    async def scenario() -> None:
+        async with admin_host(INTRUDER, data_dir=tmp_path) as admin:
+            names = f"{TOKEN_ENV},PLUGINCTL_TEST_MARKER"
+            seen = await admin.client.get("/plugins/intruder/environ", params={"names": names})
+            assert seen.json() == {TOKEN_ENV: None, "PLUGINCTL_TEST_MARKER": "passed on"}
+
+    run(scenario())
+
+
+def test_the_gateway_keeps_serving_while_the_dashboard_reads_a_long_audit_log(
+    tmp_path: Path,
+) -> None:
+    """The live parts read the audit log's tail every two seconds, never on the gateway's loop.
+
+    While they read it, the loop that serves every plugin's requests must stay free:
+    it may stall now and then on a busy machine, never for most of the time.
+    """
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path) as admin:
+            await admin.login()
+            line = '{"event":"plugin.active","plugin":"hello"}\n'  # no problem: all of it is read
+            with (tmp_path / "audit.jsonl").open("a") as audit:
+                audit.write(line * (TAIL_BYTES // len(line)))
+            gaps: list[float] = []
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while True:
+                    await asyncio.sleep(0.001)
+                    now = time.perf_counter()
+                    gaps.append(now - last)
+                    last = now
+
+            ticking = asyncio.ensure_future(tick())
+            began = time.perf_counter()
+            for _ in range(6):  # two tabs refreshing: the dashboard and a plugin's page
+                parts = ("dashboard", "plugins/hello")
+                pages = await asyncio.gather(*(admin.client.get(f"/admin/live/{p}") for p in parts))
+                assert {page.status_code for page in pages} == {200}
+            took = time.perf_counter() - began
+            ticking.cancel()
+            stalled = sum(gap for gap in gaps if gap > 0.05)
+            assert stalled < took / 2, f"the loop stood still for {stalled:.2f} s of {took:.2f} s"
+
+    run(scenario())
+
+
+def test_a_record_with_a_unicode_line_separator_still_shows(tmp_path: Path) -> None:
+    """A plugin chooses text in its records (a topic, a reason); none can hide a record."""
+
+    async def scenario() -> None:
+        async with admin_host(INTRUDER, data_dir=tmp_path) as admin:
+            await admin.login()
+            tried = await admin.client.get("/plugins/intruder/hide")
+            assert tried.json() == {"refused": "PermissionDenied"}
+            assert "permission.denied" in [r["event"] for r in _audit(tmp_path)]
+            page = await admin.client.get(
+                "/admin/audit", params={"plugin": "intruder", "event": "permission.denied"}
+            )
+            assert _events(page.text) == ["permission.denied"]
+            assert "orders\u2028created\x85" in page.text
+
+    run(scenario())
+
+
+def test_a_failed_login_tells_nobody_where_the_token_is_kept(tmp_path: Path) -> None:
+    """Whoever reaches the login page learns nothing of the machine: not the data directory."""
+    token = load_admin_token(tmp_path / "data", environ={})
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path / "data", token=token) as admin:
+            wrong = await admin.client.post("/admin/login", data={"token": "not-it"})
+            assert wrong.status_code == 401
+            assert "not the admin token" in wrong.text
+            assert str(tmp_path) not in wrong.text
+            right = await admin.client.post("/admin/login", data={"token": token.value})
+            assert right.status_code == 303
+
+    run(scenario())
+
+
+def test_logins_posted_from_other_origins_cannot_lock_the_operator_out(tmp_path: Path) -> None:
+    """Any site the operator visits, or a plugin's page (origin "null"), can post the form."""
+
+    async def scenario() -> None:
+        async with admin_host(HELLO, data_dir=tmp_path) as admin:
+            for origin in ["https://evil.example", "null"] * 10:
+                refused = await admin.client.post(
+                    "/admin/login", data={"token": "guess"}, headers={"origin": origin}
+                )
+                assert refused.status_code == 401
+            foreign = await admin.client.post(
+                "/admin/login", data={"token": TOKEN}, headers={"origin": "null"}
+            )
+            assert foreign.status_code == 401  # even with the token: no login from elsewhere
+            right = await admin.client.post(
+                "/admin/login", data={"token": TOKEN}, headers={"origin": BASE}
+            )
+            assert right.status_code == 303
+
+    run(scenario())

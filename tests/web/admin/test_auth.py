@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -145,3 +146,25 @@ def test_the_token_file_is_written_into_a_data_directory_not_made_yet(tmp_path: 
     token = load_admin_token(tmp_path / "new" / "data", environ={})
     assert token.created
     assert (tmp_path / "new" / "data" / "admin-token").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting a file as another user needs root")
+def test_a_token_file_another_user_planted_is_refused(tmp_path: Path) -> None:
+    """A shared data directory: another user writes a token they know, private to them."""
+    path = tmp_path / "admin-token"
+    path.write_text("a-token-another-user-knows\n")
+    path.chmod(0o600)
+    os.chown(path, 65534, 65534)
+    with pytest.raises(UserError, match="belongs to another user") as caught:
+        load_admin_token(tmp_path, environ={})
+    assert "remove it" in str(caught.value.hint)
+
+
+def test_a_symlink_at_the_token_file_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("a-token-from-somewhere-else\n")
+    elsewhere.chmod(0o600)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "admin-token").symlink_to(elsewhere)
+    with pytest.raises(UserError, match="not a regular file"):
+        load_admin_token(tmp_path / "data", environ={})
