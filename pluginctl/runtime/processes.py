@@ -34,8 +34,18 @@ logger = logging.getLogger(__name__)
 
 # The largest fork request (the worker spec, with the plugin's settings) and answer.
 _MAX_CONTROL_MESSAGE = 1024 * 1024
-# The host's own secrets in its environment: never passed on to plugin code.
-_HOST_ONLY_ENV = frozenset({"PLUGINCTL_ADMIN_TOKEN"})  # pluginctl.web.admin.auth.TOKEN_ENV
+# The host's own secrets in its environment: never passed on to plugin code. The
+# database URL holds the credentials the host provisions every plugin's role with.
+_HOST_ONLY_ENV = frozenset(
+    {
+        "PLUGINCTL_ADMIN_TOKEN",  # pluginctl.web.admin.auth.TOKEN_ENV
+        "PLUGINCTL_DATABASE_URL",
+        "PLUGINCTL_TEST_DATABASE_URL",  # pluginctl.suite.DATABASE_URL_ENV
+        "PLUGINCTL_HOST_TOKEN",
+        "PLUGINCTL_KEY_PASSPHRASE",
+        "PLUGINCTL_SIGNING_KEY",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
