@@ -286,6 +286,14 @@ class TestedPlugin:
             raise UserError(f"panel {panel_id!r} returned {type(html).__name__}, not HTML text")
         return html
 
+    def health(self) -> object:
+        """Call its ``health`` hook as the host's checks do; its answer (None without one)."""
+
+        async def check() -> object:
+            return await self.runtime.control("hook", "health")
+
+        return self.test_host.run(check())
+
     def reload(self, source: PluginSource | None = None) -> None:
         """Swap in its code as it is on disk now (or ``source``), as ``pluginctl dev`` does.
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pluginctl.runtime.call_stats import CallMetrics
 from pluginctl.runtime.traffic import TOPIC, TrafficMeter, TrafficReporter
 from pluginctl.services.events import EventBus
+from tests.runtime.host_harness import EXAMPLES, running_host
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import httpx
 
 
 def routes(metrics: CallMetrics, *calls: tuple[str, str]) -> None:
@@ -88,3 +95,32 @@ def test_the_interval_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="every_s must be positive"):
         TrafficReporter(EventBus(deliver), dict, every_s=0)
+
+
+def test_a_running_host_tells_a_subscribed_plugin_of_other_plugins_route_calls(
+    tmp_path: Path,
+) -> None:
+    async def hello_hits(client: httpx.AsyncClient) -> object:
+        stats = (await client.get("/plugins/analytics/stats")).json()
+        return stats["routes"].get("hello", {}).get("GET /hello/{name}")
+
+    async def scenario() -> list[tuple[str, str, object]]:
+        seen: list[tuple[str, str, object]] = []
+        async with running_host(
+            EXAMPLES / "hello", EXAMPLES / "analytics", data_dir=tmp_path, traffic_every_s=0.2
+        ) as (host, client):
+            stop = host.events.observe(lambda *event: seen.append(event))
+            for name in ("ada", "bob", "ada"):
+                assert (await client.get(f"/plugins/hello/hello/{name}")).status_code == 200
+            deadline = asyncio.get_running_loop().time() + 10
+            while await hello_hits(client) != 3:
+                assert asyncio.get_running_loop().time() < deadline, await hello_hits(client)
+                await asyncio.sleep(0.05)
+            stop()
+        return seen
+
+    reports = [(who, payload) for who, topic, payload in asyncio.run(scenario()) if topic == TOPIC]
+    assert {who for who, _ in reports} == {"host"}
+    hello = [payload["plugins"].get("hello", {}) for _, payload in reports]  # type: ignore[index]
+    assert sum(routes.get("route:GET /hello/{name}", 0) for routes in hello) == 3
+    assert all(0.1 < payload["interval_s"] < 5 for _, payload in reports)  # type: ignore[index]
