@@ -14,8 +14,8 @@ Each error is ``{"error": "..."}``, saying what was wrong.
 
 Each change is published as an event: ``notes.created``, ``notes.updated`` and
 ``notes.deleted``, with ``{"id": ..., "title": ...}``. Other plugins call the export
-``all_notes`` for every note as plain data, and the admin UI shows the panel
-``main``: the notes, searched with ``?q=``, and their counts.
+``all_notes`` for every note as plain data, a page at a time, and the admin UI shows
+the panel ``main``: the notes, searched with ``?q=``, and their counts.
 
 The same SQL runs on SQLite (the default) and on PostgreSQL (``pluginctl run
 --database-url``): named ``:parameters``, ``RETURNING``, ``LIMIT``/``OFFSET``, and
@@ -328,14 +328,25 @@ async def preflight(request: Request, api: Any) -> Response:
 
 
 @plugin.export("all_notes")
-async def all_notes(*, api: Any) -> list[dict[str, object]]:
-    """Every note, oldest first, as plain data (what ``GET /notes/{id}`` answers for each)."""
+async def all_notes(*, after: int = 0, limit: int = MAX_PAGE, api: Any) -> dict[str, object]:
+    """Every note, oldest first, a page at a time, as plain data.
+
+    ``{"notes": [...], "next_after": ID}``: each note as ``GET /notes/{id}`` answers
+    it, the ``limit`` (1 to 100) notes whose id is past ``after``; ``next_after`` is
+    the ``after`` of the next page, None on the last. Pages keep each answer well
+    under the host's frame limit (16 MiB): at most 100 notes of 20,000 characters.
+    """
+    if not 1 <= limit <= MAX_PAGE or not 0 <= after <= MAX_ID:
+        raise ValueError(f"all_notes takes 1 <= limit <= {MAX_PAGE} and 0 <= after <= {MAX_ID}")
     found = await api.db.fetch_all(
-        "SELECT id, title, body, word_count, created_at, updated_at FROM notes ORDER BY id",
+        "SELECT id, title, body, word_count, created_at, updated_at FROM notes"
+        " WHERE id > :after ORDER BY id LIMIT :limit",
+        {"after": after, "limit": limit + 1},  # one more: is there a next page?
         as_type=Note,
     )
-    notes: list[dict[str, object]] = msgspec.to_builtins(found)
-    return notes
+    page = found[:limit]
+    more = len(found) > limit
+    return {"notes": msgspec.to_builtins(page), "next_after": page[-1].id if more else None}
 
 
 @plugin.admin_panel("main")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pluginctl import RemoteError
+
 if TYPE_CHECKING:
     import httpx
 
@@ -180,12 +182,21 @@ def test_each_change_is_published(client: httpx.Client, events: EventRecorder) -
     assert len(events.of("notes.*")) == 3
 
 
-def test_the_all_notes_export_gives_every_note_oldest_first(
+def test_the_all_notes_export_gives_every_note_oldest_first_a_page_at_a_time(
     client: httpx.Client, plugin: TestedPlugin
 ) -> None:
-    assert plugin.call("all_notes") == []
-    first, second = add(client, "first", "one two"), add(client, "second")
-    assert plugin.call("all_notes") == [first, second]  # as the routes answer them
+    assert plugin.call("all_notes") == {"notes": [], "next_after": None}
+    notes = [add(client, f"note {number}", "one two") for number in range(1, 6)]
+    assert plugin.call("all_notes") == {"notes": notes, "next_after": None}  # as routes say
+    first = plugin.call("all_notes", limit=2)
+    assert first == {"notes": notes[:2], "next_after": notes[1]["id"]}
+    rest = plugin.call("all_notes", after=notes[1]["id"], limit=3)
+    assert rest == {"notes": notes[2:], "next_after": None}
+
+
+def test_the_all_notes_export_refuses_a_page_out_of_range(plugin: TestedPlugin) -> None:
+    with pytest.raises(RemoteError, match=r"all_notes takes 1 <= limit <= 100"):
+        plugin.call("all_notes", limit=1000)
 
 
 def test_the_panel_counts_the_notes_and_lists_the_newest(
