@@ -39,7 +39,9 @@ MAX_FACETS = 200
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    """The time as the host writes it in its records: ``2026-05-01T10:00:00.123Z``."""
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 # -- keeping ------------------------------------------------------------------------------

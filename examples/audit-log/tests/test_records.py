@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import datetime
 import doctest
+import re
 
 import audit_log.records
 import pytest
 from audit_log.panel import refused, render
-from audit_log.plugin import plugin
+from audit_log.plugin import now, plugin
 from audit_log.records import Entry, Filters, Record, entry_of, family_of, record_of
 
 
@@ -40,6 +42,12 @@ def test_a_huge_payload_is_kept_cut_as_text() -> None:
     assert isinstance(kept.payload, str)
     assert kept.payload.endswith("…")
     assert len(kept.payload) == 20_000
+
+
+def test_records_are_stamped_as_the_host_stamps_its_own() -> None:
+    stamp = now()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    assert datetime.datetime.fromisoformat(stamp).utcoffset() == datetime.timedelta(0)
 
 
 def test_families_are_topics_less_their_last_word() -> None:
