@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import openpyxl
 import pytest
 import sqlalchemy as sa
 
@@ -17,10 +21,14 @@ from pluginctl.validation import validate_project
 from tests.runtime.host_harness import start_host
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-EXAMPLES = sorted(p for p in (Path(__file__).parent.parent / "examples").iterdir() if p.is_dir())
-NOTES = Path(__file__).parent.parent / "examples" / "notes"
+ROOT = Path(__file__).parent.parent / "examples"
+EXAMPLES = sorted(p for p in ROOT.iterdir() if p.is_dir())
+NOTES = ROOT / "notes"
+#: The examples run together: what each shows is in examples/README.md's table.
+TOGETHER = ("notes", "audit-log", "analytics", "export")
+T = TypeVar("T")
 
 
 def run_own_tests(example: Path, *pluginctl_test_args: str) -> subprocess.CompletedProcess[str]:
@@ -57,6 +65,19 @@ def test_every_example_validates_strictly(example: Path) -> None:
     assert report.passed(strict=True)
 
 
+def test_every_example_is_in_the_readmes_table_with_a_readme_and_tests() -> None:
+    table = re.findall(r"^\| \[([a-z-]+)\]\(\1/\) \|", (ROOT / "README.md").read_text(), re.M)
+    assert sorted(table) == [example.name for example in EXAMPLES]
+    for example in EXAMPLES:
+        assert list((example / "tests").glob("test_*.py")), f"{example.name} has no tests"
+    assert [e.name for e in EXAMPLES if not (e / "README.md").is_file()] == [
+        "cache",
+        "greeter",
+        "hello",
+    ]  # examples/README.md says what these three small ones show
+
+
+@pytest.mark.timeout(300)  # a whole suite of its own, each test in a real host
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_passes_its_own_tests(example: Path) -> None:
     done = run_own_tests(example)
@@ -158,3 +179,59 @@ def rows_of(migrations: Migrations, sql: str) -> list[tuple[object, ...]]:
             return [tuple(row) for row in connection.execute(sa.text(sql))]
     finally:
         engine.dispose()
+
+
+def wait_until(check: Callable[[], T], *, timeout_s: float = 20.0) -> T:
+    """``check()`` once it is truthy; fails with its last value after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"still {found!r} after {timeout_s} s"
+        time.sleep(0.1)
+    return found
+
+
+def test_notes_audit_log_analytics_and_export_work_together_under_pluginctl_run(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pluginctl.toml").write_text("[defaults]\ntraffic_every_s = 0.5\n")
+    plugins = [arg for name in TOGETHER for arg in ("--plugin", str(ROOT / name))]
+    with (
+        pluginctl_run(tmp_path, *plugins) as url,
+        httpx.Client(base_url=f"{url}/plugins", timeout=10) as http,
+    ):
+        for title in ("Shopping", "Books"):
+            assert http.post("/notes/notes", json={"title": title}).status_code == 201
+        listed = http.get("/notes/notes").json()["notes"]
+        assert [note["title"] for note in listed] == ["Books", "Shopping"]
+
+        sheet = openpyxl.load_workbook(io.BytesIO(http.get("/export/notes.xlsx").content))["notes"]
+        assert [row[1] for row in sheet.iter_rows(values_only=True)] == [
+            "title",
+            "Shopping",
+            "Books",
+        ]
+
+        # audit-log hears what the host says once it listens: analytics started before it
+        active = http.get("/audit-log/records", params={"q": "plugin.active"}).json()["records"]
+        assert {"audit-log", "notes", "export"} <= {record["plugin"] for record in active}
+
+        def notes_events() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = http.get(
+                "/export/audit.json", params={"family": "notes"}
+            ).json()
+            return found
+
+        created = wait_until(notes_events)
+        assert [record["topic"] for record in created] == ["notes.created"] * 2
+
+        def counted() -> dict[str, Any] | None:  # the hits may span several reports
+            stats: dict[str, Any] = http.get("/analytics/stats").json()
+            hits = stats["routes"]
+            done = hits.get("notes") == {"POST /notes": 2, "GET /notes": 1}
+            return stats if done and "GET /audit.{format}" in hits.get("export", {}) else None
+
+        stats = wait_until(counted)  # from host.traffic, every half second
+        assert stats is not None
+        assert stats["routes"]["export"]["GET /notes.{format}"] == 1
+        assert stats["events"]["notes"] == {"notes.created": 2}
+        assert "<svg" in http.get("/analytics/chart.svg").text

@@ -51,6 +51,7 @@ from pluginctl.runtime.supervisor import (
     explain_exit,
     log_failure,
 )
+from pluginctl.runtime.traffic import TrafficReporter
 from pluginctl.services.kv import KeyValueStore
 from pluginctl.services.settings import resolve_settings
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
     from pluginctl.manifest import RateLimit
+    from pluginctl.runtime.call_stats import CallMetrics
     from pluginctl.runtime.discovery import PluginSource
     from pluginctl.runtime.processes import Exit, WorkerProcess
     from pluginctl.services.db import DatabaseSession
@@ -101,6 +103,8 @@ class HostOptions:
         default_rates: Rate limits for plugins whose manifests set none.
         settings: The operator's settings per plugin name.
         settings_source: The file those settings came from, for error messages.
+        traffic_every_s: How often the calls to plugins' routes are published to the
+            plugins that subscribe to ``host.traffic`` (`pluginctl.runtime.traffic`).
     """
 
     data_dir: Path
@@ -121,6 +125,7 @@ class HostOptions:
     default_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     settings_source: str = "pluginctl.toml"
+    traffic_every_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +181,9 @@ class Host:
         self.started_at = time.time()
         self._registry: CollectorRegistry | None = None
         self._closing = False
+        self.traffic = TrafficReporter(
+            self.events, self._call_metrics, every_s=options.traffic_every_s
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -185,6 +193,7 @@ class Host:
         if self.options.start_method == "fork":
             self._zygote = Zygote()
             await self._zygote.start()
+        self.traffic.start()
         for source in self._order:
             runtime = self._prepare(source)
             if runtime.state is not PluginState.FAILED:
@@ -194,6 +203,7 @@ class Host:
     async def stop(self, *, grace_s: float = 2.0) -> None:
         """Stop plugins in reverse start order, then the zygote."""
         self._closing = True  # no restart begins from now on
+        await self.traffic.aclose()
         for runtime in reversed(list(self._plugins.values())):
             async with runtime.lock:
                 await self._stop_plugin(runtime, grace_s=grace_s)
@@ -857,6 +867,9 @@ class Host:
         return runtime
 
     # -- what the gateway and the CLI read ----------------------------------------
+
+    def _call_metrics(self) -> dict[str, CallMetrics]:
+        return {runtime.name: runtime.calls for runtime in self._plugins.values()}
 
     def endpoint(self, name: str) -> PluginRuntime | None:
         """The running plugin called ``name``, if any."""

@@ -27,6 +27,7 @@ max_frame_mb = 16                      # the largest RPC frame a worker may send
 start_timeout_s = 30.0                 # to import and activate a plugin, or it fails
 deadline_grace_s = 1.0                 # past a call's deadline, a silent worker is killed
 start_method = "fork"                  # or "spawn", where fork is unavailable
+traffic_every_s = 10.0                 # how often host.traffic tells plugins of route calls
 
 [defaults.restart]                     # after a crash: restart with a growing, jittered wait
 initial_backoff_s = 0.1                # the first wait; each further crash doubles it
@@ -153,6 +154,8 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
         deadline_grace_s: After a call's deadline, how long a worker may stay silent
             (its code stuck, in C or in a loop) before the host kills it.
         start_method: ``fork`` (from the zygote) or ``spawn`` (a fresh interpreter).
+        traffic_every_s: How often the host publishes ``host.traffic``, the calls to
+            each plugin's routes, to the plugins that subscribe to it.
         restart: How crashed plugins are restarted, or disabled after a crash loop.
         breaker: When calls to a failing plugin or method are paused, and how long.
         health: How often running workers are pinged and health hooks called.
@@ -165,6 +168,7 @@ class Defaults(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     start_timeout_s: _PositiveFloat = 30.0
     deadline_grace_s: _PositiveFloat = 1.0
     start_method: Literal["fork", "spawn"] = "fork"
+    traffic_every_s: _PositiveFloat = 10.0
     restart: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
     breaker: BreakerPolicy = msgspec.field(default_factory=BreakerPolicy)
     health: HealthPolicy = msgspec.field(default_factory=HealthPolicy)
@@ -342,6 +346,7 @@ class HostConfig:
                 "health": msgspec.to_builtins(self.defaults.health),
                 "output": msgspec.to_builtins(self.defaults.output),
                 "start_method": self.defaults.start_method,
+                "traffic_every_s": self.defaults.traffic_every_s,
                 "rate": msgspec.to_builtins(self.defaults.rate),
             },
             "configured": sorted(name for name, t in self.plugin.items() if t.config),

@@ -123,6 +123,7 @@ def host_options(config: HostConfig) -> HostOptions:
         default_rates=defaults.rate,
         settings={name: config.config_for(name) for name in config.plugin},
         settings_source=str(config.path or "pluginctl.toml"),
+        traffic_every_s=defaults.traffic_every_s,
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mimetypes
 import os
 import socket
 import sys
@@ -136,11 +137,17 @@ def probe() -> SandboxReport:
 
 
 def default_read_paths(code: list[str]) -> list[str]:
-    """What every worker must read: its code, the Python installation, system libraries."""
+    """What every worker must read: its code, the Python installation, system libraries.
+
+    Also the files the standard library reads on first use: TLS certificates, the
+    time zone, and the MIME type tables (``mimetypes`` reads them when anything, such
+    as openpyxl at import, first asks it a question).
+    """
     paths = {*code, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(p for p in sys.path if p)  # the standard library and site-packages
     paths.update(("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo"))
     paths.update(("/etc/ssl", "/etc/localtime", "/dev/null", "/dev/urandom", "/dev/random"))
+    paths.update(map(str, mimetypes.knownfiles))  # the MIME tables mimetypes reads first
     paths.add(f"/proc/{os.getpid()}")
     return sorted(path for path in paths if Path(path).exists())
 

@@ -175,7 +175,10 @@ class EventBus:
         """Ask the subscribers of ``topic`` and return the first reply.
 
         Every subscriber except ``plugin`` gets the request at once; the first delivery
-        that returns without raising is the reply and the others are cancelled.
+        that returns something other than None, without raising, is the reply and the
+        others are cancelled. None is no answer: a subscriber that only listens (to
+        ``**``, say) must not answer for the one that knows. When every subscriber has
+        answered None, or failed and at least one answered None, the reply is None.
 
         Raises:
             UserError: when no other plugin subscribes to ``topic``, or it is no topic.
@@ -210,6 +213,7 @@ class EventBus:
         deadline = loop.time() + timeout_s
         pending = set(tasks)
         failures: list[tuple[str, BaseException]] = []
+        answered = False  # some subscriber returned None: not a reply, but an answer
         while pending:
             done, pending = await asyncio.wait(
                 pending, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
@@ -222,9 +226,14 @@ class EventBus:
             for task in done:
                 error = _cancelled() if task.cancelled() else task.exception()
                 if error is None:
-                    return task.result()
+                    if task.result() is not None:
+                        return task.result()
+                    answered = True
+                    continue
                 failures.append((tasks[task], error))
                 self._report(tasks[task], topic, error)
+        if answered:
+            return None
         subscriber, first = failures[0]
         raise RuntimeFault(
             f"every subscriber to {topic!r} failed to answer ({len(failures)});"

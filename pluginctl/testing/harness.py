@@ -265,6 +265,35 @@ class TestedPlugin:
         """`call` for async tests."""
         return await self.test_host.arun(self._call(export, args, kwargs))
 
+    def panel(self, panel_id: str, query: Mapping[str, str] | str = "") -> str:
+        """Render its admin panel ``panel_id`` as the admin UI does; the panel's HTML.
+
+        ``query`` is what the panel's own GET form would send: ``{"q": "milk"}`` or
+        the query string ``"q=milk"``.
+
+        Raises:
+            UserError: the panel answered something other than HTML text.
+        """
+        from urllib.parse import urlencode
+
+        text = query if isinstance(query, str) else urlencode(query)
+
+        async def render() -> object:  # on the host's loop, where the channel lives
+            return await self.runtime.call("panel", panel_id, text, key=f"panel:{panel_id}")
+
+        html = self.test_host.run(render())
+        if not isinstance(html, str):
+            raise UserError(f"panel {panel_id!r} returned {type(html).__name__}, not HTML text")
+        return html
+
+    def health(self) -> object:
+        """Call its ``health`` hook as the host's checks do; its answer (None without one)."""
+
+        async def check() -> object:
+            return await self.runtime.control("hook", "health")
+
+        return self.test_host.run(check())
+
     def reload(self, source: PluginSource | None = None) -> None:
         """Swap in its code as it is on disk now (or ``source``), as ``pluginctl dev`` does.
 

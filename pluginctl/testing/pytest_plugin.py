@@ -7,7 +7,8 @@ Fixtures:
     plugin: The plugin under test, started in its own worker under a real host with
         an empty data directory and an empty database (a
         `pluginctl.testing.TestedPlugin`): ``.call(export, *args)``, ``.state``,
-        ``.url``, ``.reload()``. Stopped after the test.
+        ``.url``, ``.panel(panel_id, query)``, ``.health()``, ``.reload()``. Stopped
+        after the test.
     client: An ``httpx.Client`` on the plugin's routes over real HTTP:
         ``client.get("/hello/ada")`` requests ``/plugins/<name>/hello/ada``.
     host: The host (a `pluginctl.testing.TestHost`) with the plugin running:

@@ -77,6 +77,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
         start_timeout_s=12.5,
         deadline_grace_s=0.5,
         start_method="spawn",
+        traffic_every_s=2.5,
         restart=RestartPolicy(
             initial_backoff_s=0.2,
             max_backoff_s=10.0,
@@ -137,6 +138,7 @@ def test_every_key_of_a_full_config(tmp_path: Path) -> None:
             "health": {"interval_s": 2.0, "timeout_s": 4.0, "hook_timeout_s": 1.0},
             "output": {"lines_per_s": 50.0, "burst_lines": 100, "line_bytes": 1024},
             "start_method": "spawn",
+            "traffic_every_s": 2.5,
             "rate": {"kv": {"rate_per_s": 100.0, "burst": 200}, "http": {"rate_per_s": 0.5}},
         },
         "configured": ["greeter"],

@@ -10,14 +10,14 @@ by `probe`, and the tests that need it skip saying so.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import mimetypes
+from pathlib import Path
+
+import pytest
 
 from pluginctl.runtime.audit import read
 from pluginctl.runtime.loop import loop_name
 from tests.runtime.host_harness import FIXTURES, needs_sandbox, running_host
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 @needs_sandbox
@@ -30,6 +30,23 @@ def test_a_plugin_reads_and_writes_what_is_its_own(tmp_path: Path) -> None:
             assert await snoop.call("export", "write_own", [own], {}) == "kept"
             manifest = str(snoop.source.manifest_path)  # its own code: readable
             assert await snoop.call("export", "read", [manifest], {}) > 0  # type: ignore[operator]
+            assert snoop.sandbox_denied == {}
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+@needs_sandbox
+def test_a_plugin_reads_the_mime_types_the_standard_library_looks_up(tmp_path: Path) -> None:
+    """``mimetypes`` reads the system's tables on first use (openpyxl does, at import)."""
+    tables = [path for path in mimetypes.knownfiles if Path(path).is_file()]
+    if not tables:
+        pytest.skip("this machine has no MIME types table")
+
+    async def scenario() -> None:
+        async with running_host(FIXTURES / "snoop", data_dir=tmp_path) as (host, _):
+            snoop = host.endpoint("snoop")
+            assert snoop is not None
+            assert await snoop.call("export", "read", [tables[0]], {}) > 0  # type: ignore[operator]
             assert snoop.sandbox_denied == {}
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

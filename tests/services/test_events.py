@@ -279,6 +279,22 @@ def test_a_reply_may_be_none() -> None:
     assert asyncio.run(bus.request("a", "q.x", 1, timeout_s=1)) is None
 
 
+def test_a_none_from_a_listener_does_not_answer_for_the_subscriber_that_knows() -> None:
+    plugins = Plugins(replies={"listener": None}, delays={"pricing": 0.05})
+    bus = EventBus(plugins.deliver)
+    bus.subscribe("listener", "**")  # counts every event: answers None, at once
+    bus.subscribe("pricing", "prices.*")
+    assert asyncio.run(bus.request("shop", "prices.lookup", 1, timeout_s=2)) == "reply from pricing"
+
+
+def test_a_none_is_the_reply_when_nobody_answers_more() -> None:
+    plugins = Plugins(replies={"listener": None}, failing={"broken"})
+    bus = EventBus(plugins.deliver)
+    bus.subscribe("listener", "**")
+    bus.subscribe("broken", "prices.*")
+    assert asyncio.run(bus.request("shop", "prices.lookup", 1, timeout_s=2)) is None
+
+
 def test_request_skips_failing_subscribers() -> None:
     plugins = Plugins(failing={"broken"}, delays={"good": 0.02})
     errors: list[str] = []

@@ -12,6 +12,11 @@ A note that does not exist is a ``404``; a body that is not JSON a ``400``; JSON
 is not a note (a missing title, a number for a title, an unknown field) a ``422``.
 Each error is ``{"error": "..."}``, saying what was wrong.
 
+Each change is published as an event: ``notes.created``, ``notes.updated`` and
+``notes.deleted``, with ``{"id": ..., "title": ...}``. Other plugins call the export
+``all_notes`` for every note as plain data, a page at a time, and the admin UI shows
+the panel ``main``: the notes, searched with ``?q=``, and their counts.
+
 The same SQL runs on SQLite (the default) and on PostgreSQL (``pluginctl run
 --database-url``): named ``:parameters``, ``RETURNING``, ``LIMIT``/``OFFSET``, and
 timestamps the plugin writes itself as ISO 8601 text.
@@ -26,6 +31,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from notes.panel import PANEL_ROWS, Counts, PanelNote, render
 from pluginctl import Plugin, Response
 
 if TYPE_CHECKING:
@@ -133,6 +139,21 @@ def _whole(query: Mapping[str, str], name: str, *, default: int, least: int, mos
     return int(text)
 
 
+def search_pattern(query: str) -> str:
+    r"""A ``LIKE`` pattern for ``query`` anywhere in a lowercased text, matched as written.
+
+    ``%``, ``_`` and ``\`` in the query stand for themselves (with ``ESCAPE '\'``);
+    an empty query matches every note. ``lower()`` folds every letter on PostgreSQL
+    and ASCII letters on SQLite.
+
+    Example:
+        >>> search_pattern(" Milk "), search_pattern("100%"), search_pattern("")
+        ('%milk%', '%100\\%%', '%%')
+    """
+    escaped = query.strip().lower().replace("\\", "\\\\")
+    return "%" + escaped.replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def cors_headers(request: Request) -> dict[str, str]:
     """What lets the plugin's own page read the answer, and no other site's page.
 
@@ -224,6 +245,7 @@ async def create_note(request: Request, api: Any) -> Response:
         },
         as_type=Note,
     )
+    await api.events.publish("notes.created", {"id": note.id, "title": note.title})
     where = {"location": f"/plugins/{api.plugin}/notes/{note.id}"}
     return reply(request, msgspec.to_builtins(note), status=201, headers=where)
 
@@ -269,7 +291,10 @@ async def update_note(request: Request, api: Any) -> Response:
         },
         as_type=Note,
     )
-    return missing(request) if note is None else reply(request, msgspec.to_builtins(note))
+    if note is None:
+        return missing(request)
+    await api.events.publish("notes.updated", {"id": note.id, "title": note.title})
+    return reply(request, msgspec.to_builtins(note))
 
 
 @plugin.route("DELETE", "/notes/{id:int}")
@@ -278,8 +303,13 @@ async def delete_note(request: Request, api: Any) -> Response:
     number = note_id(request)
     if number is None:
         return missing(request)
-    done = await api.db.execute("DELETE FROM notes WHERE id = :id", {"id": number})
-    return missing(request) if done.rowcount == 0 else reply(request, status=204)
+    gone = await api.db.fetch_one(
+        "DELETE FROM notes WHERE id = :id RETURNING id, title", {"id": number}
+    )
+    if gone is None:
+        return missing(request)
+    await api.events.publish("notes.deleted", {"id": gone["id"], "title": gone["title"]})
+    return reply(request, status=204)
 
 
 @plugin.route("OPTIONS", "/notes")
@@ -292,3 +322,52 @@ async def preflight(request: Request, api: Any) -> Response:
         headers["access-control-allow-headers"] = "content-type"
         headers["access-control-max-age"] = "600"
     return Response(b"", status=204, headers=headers)
+
+
+# -- for other plugins and the admin UI ------------------------------------------------
+
+
+@plugin.export("all_notes")
+async def all_notes(*, after: int = 0, limit: int = MAX_PAGE, api: Any) -> dict[str, object]:
+    """Every note, oldest first, a page at a time, as plain data.
+
+    ``{"notes": [...], "next_after": ID}``: each note as ``GET /notes/{id}`` answers
+    it, the ``limit`` (1 to 100) notes whose id is past ``after``; ``next_after`` is
+    the ``after`` of the next page, None on the last. Pages keep each answer well
+    under the host's frame limit (16 MiB): at most 100 notes of 20,000 characters.
+    """
+    if not 1 <= limit <= MAX_PAGE or not 0 <= after <= MAX_ID:
+        raise ValueError(f"all_notes takes 1 <= limit <= {MAX_PAGE} and 0 <= after <= {MAX_ID}")
+    found = await api.db.fetch_all(
+        "SELECT id, title, body, word_count, created_at, updated_at FROM notes"
+        " WHERE id > :after ORDER BY id LIMIT :limit",
+        {"after": after, "limit": limit + 1},  # one more: is there a next page?
+        as_type=Note,
+    )
+    page = found[:limit]
+    more = len(found) > limit
+    return {"notes": msgspec.to_builtins(page), "next_after": page[-1].id if more else None}
+
+
+@plugin.admin_panel("main")
+async def panel(request: Request, api: Any) -> str:
+    """The notes whose title or text hold ``?q=`` (all without it), newest first, counted."""
+    query = request.query.get("q", "")[:200]
+    pattern = {"pattern": search_pattern(query)}
+    totals = await api.db.fetch_one(
+        "SELECT count(*) AS notes, COALESCE(sum(word_count), 0) AS words FROM notes"
+    )
+    matching = await api.db.fetch_value(
+        "SELECT count(*) FROM notes"
+        " WHERE lower(title) LIKE :pattern ESCAPE '\\' OR lower(body) LIKE :pattern ESCAPE '\\'",
+        pattern,
+    )
+    found = await api.db.fetch_all(
+        "SELECT id, title, body, word_count, updated_at FROM notes"
+        " WHERE lower(title) LIKE :pattern ESCAPE '\\' OR lower(body) LIKE :pattern ESCAPE '\\'"
+        " ORDER BY id DESC LIMIT :rows",
+        {**pattern, "rows": PANEL_ROWS},
+        as_type=PanelNote,
+    )
+    counts = Counts(notes=totals["notes"], words=int(totals["words"]), matching=matching)
+    return render(found, counts, query=query.strip())

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pluginctl import RemoteError
+
 if TYPE_CHECKING:
     import httpx
 
-    from pluginctl.testing import TestedPlugin, TestHost
+    from pluginctl.testing import EventRecorder, TestedPlugin, TestHost
 
 
 def add(client: httpx.Client, title: str, body: str = "") -> dict[str, object]:
@@ -163,3 +165,75 @@ def test_without_db_write_reads_work_and_writes_are_denied(
     assert client.post("/notes", json={"title": "x"}).status_code == 500
     denied = [r for r in host.audit() if r["event"] == "permission.denied"]
     assert denied[-1]["permission"] == "db:write"
+
+
+def test_each_change_is_published(client: httpx.Client, events: EventRecorder) -> None:
+    note = add(client, "Shopping", "milk")
+    client.patch(f"/notes/{note['id']}", json={"title": "Groceries"})
+    client.delete(f"/notes/{note['id']}")
+    assert events.wait_for("notes.deleted").payload == {"id": note["id"], "title": "Groceries"}
+    published = [(e.publisher, e.topic, e.payload) for e in events.of("notes.*")]
+    assert published == [
+        ("notes", "notes.created", {"id": note["id"], "title": "Shopping"}),
+        ("notes", "notes.updated", {"id": note["id"], "title": "Groceries"}),
+        ("notes", "notes.deleted", {"id": note["id"], "title": "Groceries"}),
+    ]
+    client.delete(f"/notes/{note['id']}")  # a 404 changes nothing: nothing is published
+    assert len(events.of("notes.*")) == 3
+
+
+def test_the_all_notes_export_gives_every_note_oldest_first_a_page_at_a_time(
+    client: httpx.Client, plugin: TestedPlugin
+) -> None:
+    assert plugin.call("all_notes") == {"notes": [], "next_after": None}
+    notes = [add(client, f"note {number}", "one two") for number in range(1, 6)]
+    assert plugin.call("all_notes") == {"notes": notes, "next_after": None}  # as routes say
+    first = plugin.call("all_notes", limit=2)
+    assert first == {"notes": notes[:2], "next_after": notes[1]["id"]}
+    rest = plugin.call("all_notes", after=notes[1]["id"], limit=3)
+    assert rest == {"notes": notes[2:], "next_after": None}
+
+
+def test_the_all_notes_export_refuses_a_page_out_of_range(plugin: TestedPlugin) -> None:
+    with pytest.raises(RemoteError, match=r"all_notes takes 1 <= limit <= 100"):
+        plugin.call("all_notes", limit=1000)
+
+
+def test_the_panel_counts_the_notes_and_lists_the_newest(
+    client: httpx.Client, plugin: TestedPlugin
+) -> None:
+    assert "No notes yet" in plugin.panel("main")
+    add(client, "Shopping", "milk and bread")
+    add(client, "Books", "a novel")
+    html = plugin.panel("main")
+    assert "<strong>2</strong> notes, <strong>5</strong> words" in html
+    assert html.index("Books") < html.index("Shopping")  # newest first
+    assert '<form method="get">' in html  # reloads the panel itself: no action, no script
+    assert "<script" not in html
+
+
+def test_the_panel_searches_titles_and_text_as_written(
+    client: httpx.Client, plugin: TestedPlugin
+) -> None:
+    add(client, "Shopping", "MILK and bread")
+    add(client, "Discount", "100% off")
+    add(client, "Percent", "1000 of them")
+    found = plugin.panel("main", {"q": "milk"})
+    assert "<strong>1</strong> match “milk”" in found
+    assert "Shopping" in found
+    assert "Discount" not in found
+    assert 'value="milk"' in found  # the form keeps what was searched
+    percent = plugin.panel("main", "q=100%25")  # a % is a percent sign, not a wildcard
+    assert ("Discount" in percent, "Percent" in percent) == (True, False)
+    assert "No note matches." in plugin.panel("main", {"q": "cheese"})
+
+
+def test_the_panel_escapes_what_notes_hold(client: httpx.Client, plugin: TestedPlugin) -> None:
+    add(client, '<img src=x onerror="alert(1)">', "<script>alert(2)</script>")
+    html = plugin.panel("main", {"q": '"><script>'})
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert 'value="&quot;&gt;&lt;script&gt;"' in html
+    listed = plugin.panel("main")
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in listed
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in listed

@@ -3,7 +3,18 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from notes.plugin import NewNote, NoteChanges, Refused, decode, now, page_of, plugin, word_count
+from notes.panel import Counts, PanelNote, excerpt, render
+from notes.plugin import (
+    NewNote,
+    NoteChanges,
+    Refused,
+    decode,
+    now,
+    page_of,
+    plugin,
+    search_pattern,
+    word_count,
+)
 
 
 def test_word_count() -> None:
@@ -68,3 +79,30 @@ def test_registrations_match_the_manifest() -> None:
         ("OPTIONS", "/notes/{id:int}"),
         ("OPTIONS", "/notes"),
     ]
+    assert list(plugin.exports) == ["all_notes"]
+    assert list(plugin.panels) == ["main"]
+
+
+def test_a_search_matches_its_text_anywhere_and_wildcards_as_themselves() -> None:
+    assert search_pattern("  Milk ") == "%milk%"
+    assert search_pattern("") == "%%"  # every note
+    assert search_pattern("50%_off") == "%50\\%\\_off%"
+    assert search_pattern("a\\b") == "%a\\\\b%"
+
+
+def test_an_excerpt_is_one_line_cut_with_an_ellipsis() -> None:
+    assert excerpt("milk\n\tand  bread") == "milk and bread"
+    assert excerpt("abcdef", limit=4) == "abc…"
+    assert excerpt("abcd", limit=4) == "abcd"
+
+
+def test_the_panel_says_how_many_match_and_that_only_the_newest_are_shown() -> None:
+    notes = [PanelNote(2, "b", "", 0, "2026-01-02T00:00:00+00:00")]
+    html = render(notes, Counts(notes=1, words=1, matching=1), query="")
+    assert "<strong>1</strong> note, <strong>1</strong> word" in html
+    assert "match" not in html
+    assert "Clear" not in html
+    many = render(notes, Counts(notes=90, words=400, matching=60), query="x & y")
+    assert "<strong>60</strong> match “x &amp; y”" in many
+    assert "The newest 1 are shown." in many
+    assert '<a href="?">Clear</a>' in many
