@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -166,6 +167,9 @@ class Host:
         self._zygote: Zygote | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Future[None]] = set()
+        self._host_events: set[asyncio.Future[None]] = set()
+        self._host_events_due = 0  # recorded, not yet handed to the loop
+        self._host_events_lock = threading.Lock()  # records come from any thread
         self._settings_override: dict[str, Mapping[str, object]] = {}
         self.supervisor = Supervisor(
             audit=self.audit,
@@ -672,7 +676,28 @@ class Host:
             if not self._closing:
                 await self.events.publish("host", f"host.{event}", payload)
 
-        loop.call_soon_threadsafe(self._spawn, publish())
+        with self._host_events_lock:
+            self._host_events_due += 1
+        loop.call_soon_threadsafe(self._spawn_host_event, publish())
+
+    def _spawn_host_event(self, coroutine: Coroutine[object, object, None]) -> None:
+        with self._host_events_lock:
+            self._host_events_due -= 1
+        task = asyncio.ensure_future(coroutine)
+        self._host_events.add(task)
+        task.add_done_callback(self._host_events.discard)
+        self._spawn(_awaited(task))
+
+    async def host_events_published(self) -> None:
+        """Wait until every ``host.*`` event recorded so far has been published.
+
+        Host events are published from a task of their own, a little after the
+        change they report; a test that records events from some point on waits for
+        the earlier ones here first.
+        """
+        while self._host_events_due or self._host_events:
+            await asyncio.sleep(0)
+            await asyncio.gather(*list(self._host_events), return_exceptions=True)
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         """Run ``coroutine`` in the background, held until it ends; its failure is logged."""
@@ -940,6 +965,10 @@ class Host:
 
             self._registry = registry_for(self)
         return self._registry
+
+
+async def _awaited(task: asyncio.Future[None]) -> None:
+    await task
 
 
 def _explain(runtime: PluginRuntime, ended: Exit) -> str:

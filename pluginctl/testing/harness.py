@@ -153,6 +153,7 @@ class TestHost:
         host = self.host
 
         async def observe() -> Callable[[], None]:
+            await host.host_events_published()  # the ones before now are not recorded
             return host.events.observe(recorder.record)
 
         async def unobserve(stop: Callable[[], None]) -> None:

@@ -187,7 +187,11 @@ def pluginctl_host(
 
 @pytest.fixture
 def events(pluginctl_host: TestHost) -> Iterator[EventRecorder]:
-    """The events published while the test runs (its plugin's activation included)."""
+    """The events published while the test runs (its plugin's activation included).
+
+    The host's own ``host.*`` events are among them, such as ``host.plugin.active``
+    for the plugin under test.
+    """
     recorder = pluginctl_host.record_events()
     try:
         yield recorder
