@@ -31,7 +31,7 @@ pytestmark = [needs_chromium, pytest.mark.xdist_group("admin-browser")]
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     data = tmp_path_factory.mktemp("admin-browser") / "data"
-    running = start_host(data, EXAMPLES / "hello", FIXTURES / "intruder")
+    running = start_host(data, EXAMPLES / "hello", EXAMPLES / "notes", FIXTURES / "intruder")
     try:
         yield running
     finally:
@@ -264,3 +264,18 @@ def test_a_plugins_cookies_neither_log_the_operator_out_nor_lock_them_out(
     assert reply is not None
     assert reply.status == 200
     assert page.locator("h1").inner_text() == "Dashboard"
+
+
+def test_an_example_plugins_panel_searches_inside_its_frame(page: Page, host: RunningHost) -> None:
+    for title in ("Milk and bread", "Call Ada"):
+        created = httpx.post(f"{host.url}/plugins/notes/notes", json={"title": title, "body": "x"})
+        assert created.status_code == 201
+    log_in(page, host)
+    page.locator('nav a[href="/admin/plugins/notes/panels/main"]').click()
+    frame = page.frame_locator("iframe.panel")
+    expect(frame.locator("table")).to_contain_text("Milk and bread")
+    frame.locator("input[name=q]").fill("Ada")
+    frame.locator("button").click()
+    expect(frame.locator(".counts").first).to_contain_text("match")
+    expect(frame.locator("table")).to_contain_text("Call Ada")
+    expect(frame.locator("table")).not_to_contain_text("Milk and bread")
