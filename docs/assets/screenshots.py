@@ -27,7 +27,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXAMPLES = ["cache", "greeter", "hello", "notes", "audit-log", "analytics", "export"]
-PANEL = ("notes", "notes")  # the plugin and the panel id shown in admin-panel.png
+PANEL = ("analytics", "main")  # the plugin and the panel id shown in admin-panel.png
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
