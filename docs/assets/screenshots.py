@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,15 +27,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXAMPLES = ["cache", "greeter", "hello", "notes", "audit-log", "analytics", "export"]
 PANEL = ("analytics", "main")  # the plugin and the panel id shown in admin-panel.png
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def main() -> None:
@@ -90,9 +80,11 @@ def send_traffic(url: str, stop: threading.Event) -> None:
 def browse(url: str, token: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = os.environ.get("PLUGINCTL_CHROMIUM") or shutil.which("chromium")
+    sys.path.insert(0, str(ROOT))
+    from tests.web.admin.browser import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 760}, device_scale_factor=1)
         page.goto(f"{url}/admin/")
         page.fill("input[name=token]", token)
