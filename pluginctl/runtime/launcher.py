@@ -143,7 +143,8 @@ async def run_host(
 ) -> None:
     """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop.
 
-    While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``.
+    While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``,
+    from before ``on_ready`` is called.
     """
     import secrets
 
@@ -161,11 +162,12 @@ async def run_host(
         # collection, or a full one scans it all and stalls every plugin's requests
         gc.collect()
         gc.freeze()
-        on_ready(RunningHost(host, gateway.url))
         with (
             _stop_on_signals(stop),
             host_record(host.options.data_dir, url=gateway.url, token=token),
         ):
+            # only now is it ready: whoever reads "serving on" may run pluginctl status
+            on_ready(RunningHost(host, gateway.url))
             await _serve_until(stop, gateway)
     finally:
         if gateway is not None and not gateway.serving.done():
