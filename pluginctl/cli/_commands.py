@@ -12,9 +12,8 @@ docstring or a command module has no line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
@@ -27,8 +26,7 @@ __all__ = ["COMMANDS", "Entry"]
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):  # not a dataclass: pluginctl --help imports no dataclasses
     """One command of ``pluginctl``.
 
     Attributes:
