@@ -24,25 +24,28 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"pluginctl {__version__}\n")
         return 0
     from pluginctl.cli._app import app
-    from pluginctl.errors import PluginctlError
 
     try:
         app(args=args, prog_name="pluginctl")
     except SystemExit as exc:
         return _exit_code(exc.code)
-    except PluginctlError as exc:
-        from pluginctl.cli._output import report_error
-
-        report_error(exc)
-        return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001  # anything else is a bug: show it, ask for -v
-        from pluginctl.cli._output import report_bug
-
-        report_bug(exc, verbose=_is_verbose(args))
+    except Exception as exc:  # noqa: BLE001  # a user's error or a bug: say which
+        _report(exc, verbose=_is_verbose(args))
         return 1
     return 0
+
+
+def _report(exc: Exception, *, verbose: bool) -> None:
+    # pluginctl.errors is imported only here: --help never needs it
+    from pluginctl.cli._output import report_bug, report_error
+    from pluginctl.errors import PluginctlError
+
+    if isinstance(exc, PluginctlError):
+        report_error(exc)
+    else:
+        report_bug(exc, verbose=verbose)  # anything else is a bug: show it, ask for -v
 
 
 def _exit_code(code: object) -> int:

@@ -1,4 +1,8 @@
-"""The typer application: global options and the list of commands."""
+"""The typer application: global options, and the root group that lists the commands.
+
+The commands themselves are in `pluginctl.cli._commands`; `LazyRoot` builds each
+one only when it is used.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,13 @@ from typing import Annotated
 import typer
 
 from pluginctl._version import __version__
-from pluginctl.cli import (
-    build,
-    control,
-    create,
-    dev,
-    doctor,
-    install,
-    keys,
-    list_plugins,
-    migrate,
-    publish,
-    registry,
-    run,
-    run_tests,
-    search,
-    sign,
-    status,
-    uninstall,
-    update,
-    validate,
-    verify,
-)
-from pluginctl.cli._lazy import lazy_group
+from pluginctl.cli._lazy import LazyRoot
 
 __all__ = ["app"]
 
 app = typer.Typer(
     name="pluginctl",
+    cls=LazyRoot,
     help="Scaffold, validate, run and ship Python plugins.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -78,29 +61,3 @@ def _root(
 
         handler = RichHandler(console=err_console(), show_path=False)
         logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
-
-
-app.command("create")(create.create)
-app.command("validate")(validate.validate)
-app.command("build")(build.build)
-app.command("dev")(dev.dev)
-app.command("run")(run.run)
-app.command("list")(list_plugins.list_plugins)
-app.command("info")(list_plugins.info)
-app.command("status")(status.status)
-app.command("enable")(control.enable)
-app.command("disable")(control.disable)
-app.command("doctor")(doctor.doctor)
-app.add_typer(lazy_group(migrate.app))
-app.add_typer(lazy_group(keys.app))
-app.add_typer(lazy_group(registry.app))
-app.command("sign")(sign.sign)
-app.command("verify")(verify.verify)
-app.command("install")(install.install)
-app.command("update")(update.update)
-app.command("outdated")(update.outdated)
-app.command("uninstall")(uninstall.uninstall)
-app.command("publish")(publish.publish)
-app.command("search")(search.search)
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-app.command("test", context_settings=_PASS_THROUGH)(run_tests.run_tests)

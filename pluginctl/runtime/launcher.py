@@ -147,8 +147,9 @@ async def run_host(
 ) -> None:
     """Start the plan's plugins, serve HTTP until ``stop`` is set (or SIGINT/SIGTERM), stop.
 
-    While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``.
-    With ``admin``, the gateway serves the admin UI at ``/admin``.
+    While it serves, the host is listed in ``<data_dir>/hosts/`` for ``pluginctl status``,
+    from before ``on_ready`` is called. With ``admin``, the gateway serves the admin UI
+    at ``/admin``.
 
     Raises:
         UserError: the address cannot be bound, or the admin token is unusable.
@@ -179,11 +180,12 @@ async def run_host(
         # collection, or a full one scans it all and stalls every plugin's requests
         gc.collect()
         gc.freeze()
-        on_ready(RunningHost(host, gateway.url, admin_ui))
         with (
             _stop_on_signals(stop),
             host_record(host.options.data_dir, url=gateway.url, token=token),
         ):
+            # only now is it ready: whoever reads "serving on" may run pluginctl status
+            on_ready(RunningHost(host, gateway.url, admin_ui))
             await _serve_until(stop, gateway)
     finally:
         if gateway is not None and not gateway.serving.done():
