@@ -27,6 +27,14 @@ DatabaseUrl = Annotated[
     ),
 ]
 #: ``--database-url`` of ``pluginctl test``, which never reads pluginctl.toml.
+AdminSwitch = Annotated[
+    bool,
+    typer.Option(
+        "--admin/--no-admin",
+        help="Serve the admin UI at /admin (its token is in the data directory).",
+    ),
+]
+
 TestDatabaseUrl = Annotated[
     str | None,
     typer.Option(

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pluginctl.cli._hostconfig import AdminSwitch
+
 if TYPE_CHECKING:
     from pluginctl.dev.report import Events
     from pluginctl.runtime.host import Host
@@ -58,6 +60,7 @@ def dev(
         float | None,
         typer.Option(min=0.001, help="Seconds a new version may take to import and activate [10]."),
     ] = None,
+    admin: AdminSwitch = True,
 ) -> None:
     """Run plugins from source; each save hot-swaps that plugin in milliseconds."""
     import dataclasses
@@ -87,12 +90,20 @@ def dev(
             poll=poll,
             jsonl=events is EventFormat.JSONL,
             status=status,
+            admin=admin,
         )
     )
 
 
 async def _serve(
-    plan: HostPlan, *, bind_host: str, port: int, poll: bool, jsonl: bool, status: bool
+    plan: HostPlan,
+    *,
+    bind_host: str,
+    port: int,
+    poll: bool,
+    jsonl: bool,
+    status: bool,
+    admin: bool,
 ) -> None:
     import asyncio
 
@@ -102,7 +113,14 @@ async def _serve(
     stop = asyncio.Event()
     ready: asyncio.Future[RunningHost] = asyncio.get_running_loop().create_future()
     hosting = asyncio.ensure_future(
-        run_host(plan, bind_host=bind_host, port=port, on_ready=ready.set_result, stop=stop)
+        run_host(
+            plan,
+            bind_host=bind_host,
+            port=port,
+            on_ready=ready.set_result,
+            stop=stop,
+            admin=admin,
+        )
     )
     waiting: list[asyncio.Future[object]] = [hosting, ready]  # type: ignore[list-item]  # either
     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

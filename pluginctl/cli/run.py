@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pluginctl.cli._hostconfig import DatabaseUrl
+from pluginctl.cli._hostconfig import AdminSwitch, DatabaseUrl
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +38,7 @@ def run(
     installed: Annotated[
         bool, typer.Option("--installed/--no-installed", help="Also run installed plugins.")
     ] = True,
+    admin: AdminSwitch = True,
 ) -> None:
     """Run plugins, each in its own worker, behind one HTTP gateway, until Ctrl-C."""
     from pluginctl.cli._hostconfig import load_host_config
@@ -57,6 +58,7 @@ def run(
             bind_host=bind_host,
             port=settings.server.port if port is None else port,
             on_ready=_show_ready,
+            admin=admin,
         )
     )
     from pluginctl.cli._output import err_console

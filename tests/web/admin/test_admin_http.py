@@ -412,3 +412,39 @@ def test_logins_posted_from_other_origins_cannot_lock_the_operator_out(tmp_path:
             assert right.status_code == 303
 
     run(scenario())
+
+
+def test_the_token_is_printed_at_the_first_start_only_and_no_admin_turns_the_ui_off(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from tests.runtime.host_harness import interrupt
+    from tests.runtime.host_harness import start_host as start_run
+
+    token_file = tmp_path / "data" / "admin-token"
+    first, url = start_run(tmp_path, "--plugin", str(HELLO))
+    try:
+        assert first.stdout is not None
+        printed = first.stdout.readline() + first.stdout.readline()
+        assert f"admin UI: {url}/admin/" in printed
+        assert token_file.read_text().strip() in printed  # shown this once
+        assert httpx.get(f"{url}/admin/login").status_code == 200
+    finally:
+        interrupt(first)
+    again, url = start_run(tmp_path, "--plugin", str(HELLO))
+    try:
+        assert again.stdout is not None
+        printed = again.stdout.readline() + again.stdout.readline()
+        assert f"admin token: in {token_file}" in printed
+        assert token_file.read_text().strip() not in printed
+    finally:
+        interrupt(again)
+    token_file.unlink()
+    off, url = start_run(tmp_path, "--plugin", str(HELLO), "--no-admin")
+    try:
+        assert httpx.get(f"{url}/admin/login").status_code == 404
+        assert httpx.get(f"{url}/plugins/hello/hello/ada").status_code == 200
+    finally:
+        interrupt(off)
+    assert not token_file.exists()  # no token was made for a UI that is off
