@@ -683,10 +683,9 @@ class Host:
     def _spawn_host_event(self, coroutine: Coroutine[object, object, None]) -> None:
         with self._host_events_lock:
             self._host_events_due -= 1
-        task = asyncio.ensure_future(coroutine)
+        task = self._spawn(coroutine)
         self._host_events.add(task)
         task.add_done_callback(self._host_events.discard)
-        self._spawn(_awaited(task))
 
     async def host_events_published(self) -> None:
         """Wait until every ``host.*`` event recorded so far has been published.
@@ -699,12 +698,13 @@ class Host:
             await asyncio.sleep(0)
             await asyncio.gather(*list(self._host_events), return_exceptions=True)
 
-    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> asyncio.Future[None]:
         """Run ``coroutine`` in the background, held until it ends; its failure is logged."""
         task = asyncio.ensure_future(coroutine)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
         task.add_done_callback(log_failure)
+        return task
 
     async def _cancel_watchers(self) -> None:
         for task in list(self._watchers):
@@ -965,10 +965,6 @@ class Host:
 
             self._registry = registry_for(self)
         return self._registry
-
-
-async def _awaited(task: asyncio.Future[None]) -> None:
-    await task
 
 
 def _explain(runtime: PluginRuntime, ended: Exit) -> str:

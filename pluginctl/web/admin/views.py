@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -207,22 +208,22 @@ class AdminViews:
 
     async def dashboard(self, request: Request, session: Session) -> Response:
         """``GET /admin``: every plugin, its state and figures, and recent problems."""
-        return self._render(request, "dashboard.html", session, await self._dashboard_data())
+        return self._render(request, "dashboard.html", session, self._dashboard_data())
 
     async def dashboard_live(self, request: Request, session: Session) -> Response:
         """The dashboard's live part, for the page's script to swap in."""
-        return self._render(request, "_dashboard_live.html", session, await self._dashboard_data())
+        return self._render(request, "_dashboard_live.html", session, self._dashboard_data())
 
     async def plugin(self, request: Request, session: Session) -> Response:
         """``GET /admin/plugins/<name>``: one plugin's figures, charts, errors and logs."""
-        data = await self._plugin_data(request.path_params["plugin"])
+        data = self._plugin_data(request.path_params["plugin"])
         if data is None:
             return self._not_found(request, session, "no such plugin")
         return self._render(request, "plugin.html", session, data)
 
     async def plugin_live(self, request: Request, session: Session) -> Response:
         """The plugin page's live part."""
-        data = await self._plugin_data(request.path_params["plugin"])
+        data = self._plugin_data(request.path_params["plugin"])
         if data is None:
             return Response("no such plugin", 404, media_type="text/plain")
         return self._render(request, "_plugin_live.html", session, data)
@@ -310,7 +311,7 @@ class AdminViews:
 
     # -- data -----------------------------------------------------------------------
 
-    async def _dashboard_data(self) -> dict[str, object]:
+    def _dashboard_data(self) -> dict[str, object]:
         status = self.host.status(memory=False)  # memory is on each plugin's page
         plugins = []
         for entry in status["plugins"]:  # type: ignore[attr-defined]  # a list of dicts
@@ -322,7 +323,7 @@ class AdminViews:
             "problems": self.problems.rows(limit=15),
         }
 
-    async def _plugin_data(self, name: str) -> dict[str, object] | None:
+    def _plugin_data(self, name: str) -> dict[str, object] | None:
         found = self.host.plugin_status(name)
         runtime = self.host.endpoint(name)
         if found is None or runtime is None:
@@ -442,8 +443,6 @@ def _panel_error(message: str) -> str:
 
 
 def _text(value: str) -> str:
-    from markupsafe import escape
-
     return str(escape(value))
 
 
