@@ -30,35 +30,26 @@ PANEL = ("analytics", "main")  # the plugin and the panel id shown in admin-pane
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))  # the browser tests' helpers
     with tempfile.TemporaryDirectory() as scratch:
         admin_screenshots(Path(scratch))
         dev_screenshot(Path(scratch))
 
 
 def admin_screenshots(scratch: Path) -> None:
-    plugins = [name for name in EXAMPLES if (ROOT / "examples" / name).is_dir()]
-    command = [sys.executable, "-m", "pluginctl", "run", "--no-installed", "--port", "0"]
-    command += ["--data-dir", str(scratch / "data")]
-    for name in plugins:
-        command += ["--plugin", str(ROOT / "examples" / name)]
-    host = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert host.stdout is not None
-    url = token = ""
-    for line in host.stdout:
-        url = m.group(1) if (m := re.search(r"serving on (http://\S+)", line)) else url
-        if m := re.search(r"admin token \(printed this once, kept in .*\): (\S+)", line):
-            token = m.group(1)
-            break
+    from tests.web.admin.browser import start_host  # the browser tests' own host
+
+    plugins = [ROOT / "examples" / name for name in EXAMPLES]
+    host = start_host(scratch, *[plugin for plugin in plugins if plugin.is_dir()])
     stop = threading.Event()
-    traffic = threading.Thread(target=send_traffic, args=(url, stop), daemon=True)
+    traffic = threading.Thread(target=send_traffic, args=(host.url, stop), daemon=True)
     traffic.start()
     try:
-        browse(url, token)
+        browse(host.url, host.token)
     finally:
         stop.set()
         traffic.join()
-        host.terminate()
-        host.communicate(timeout=30)
+        host.stop()
 
 
 def send_traffic(url: str, stop: threading.Event) -> None:
@@ -80,7 +71,6 @@ def send_traffic(url: str, stop: threading.Event) -> None:
 def browse(url: str, token: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(ROOT))
     from tests.web.admin.browser import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own
 
     with sync_playwright() as playwright:

@@ -11,13 +11,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from pluginctl.web.admin.auth import TOKEN_ENV
+from tests.runtime.host_harness import interrupt
+from tests.runtime.host_harness import start_host as start_run
+
+if TYPE_CHECKING:
+    import subprocess
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Where the screenshots go (kept by CI as artifacts).
@@ -51,53 +56,24 @@ class RunningHost:
     process: subprocess.Popen[str]
     url: str
     token: str
-    output: list[str]
 
     def stop(self) -> None:
-        """Interrupt it (kill it if it will not stop) and wait for it."""
-        import signal
-
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            rest, _ = self.process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            rest, _ = self.process.communicate()
-        self.output.append(rest or "")
+        """Interrupt it as ctrl+c would (killing it if it will not stop)."""
+        interrupt(self.process)
 
 
-def start_host(data_dir: Path, *plugins: Path) -> RunningHost:
-    """``pluginctl run`` with ``plugins`` from source, reading its admin token as printed."""
-    command = [sys.executable, "-m", "pluginctl", "run", "--no-installed", "--port", "0"]
-    command += ["--data-dir", str(data_dir)]
-    for plugin in plugins:
-        command += ["--plugin", str(plugin)]
-    env = {**os.environ, "COLUMNS": "400"}
-    env.pop("PLUGINCTL_ADMIN_TOKEN", None)
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=data_dir.parent,
-    )
+def start_host(root: Path, *plugins: Path) -> RunningHost:
+    """``pluginctl run`` with ``plugins`` from source, data in ``root/data``.
+
+    The admin token is read from the line the host prints after ``serving on``.
+    """
+    env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
+    sources = [arg for plugin in plugins for arg in ("--plugin", str(plugin))]
+    process, url = start_run(root, *sources, env=env)
     assert process.stdout is not None
-    output: list[str] = []
-    url = token = None
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        output.append(line)
-        found = re.search(r"serving on (http://\S+)", line)
-        url = found.group(1) if found else url
-        printed = re.search(r"admin token \(printed this once, kept in .*\): (\S+)", line)
-        if printed:
-            token = printed.group(1)
-            break
-        assert time.monotonic() < deadline, "".join(output)
-    if url is None or token is None:
-        process.kill()
-        process.wait()
-        raise AssertionError("the host did not start:\n" + "".join(output))
-    return RunningHost(process, url, token, output)
+    printed = process.stdout.readline() + process.stdout.readline()
+    found = re.search(r"admin token \(printed this once, kept in .*\): (\S+)", printed)
+    if found is None:
+        interrupt(process)
+        raise AssertionError(f"the host printed no admin token:\n{printed}")
+    return RunningHost(process, url, found.group(1))

@@ -30,8 +30,8 @@ pytestmark = [needs_chromium, pytest.mark.xdist_group("admin-browser")]
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
-    data = tmp_path_factory.mktemp("admin-browser") / "data"
-    running = start_host(data, EXAMPLES / "hello", EXAMPLES / "notes", FIXTURES / "intruder")
+    root = tmp_path_factory.mktemp("admin-browser")
+    running = start_host(root, EXAMPLES / "hello", EXAMPLES / "notes", FIXTURES / "intruder")
     try:
         yield running
     finally:
