@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pluginctl.errors import CallTimeout, CircuitOpen, WorkerCrashed
+from pluginctl.errors import CallTimeout, CircuitOpen, UserError, WorkerCrashed
 from pluginctl.runtime.breaker import BreakerPolicy, CircuitBreaker
 from pluginctl.runtime.call_stats import CallMetrics
 from pluginctl.runtime.channel import ChannelClosed
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["PluginRuntime", "PluginState", "close_output", "forward_output"]
 
 _monotonic = time.monotonic
+#: The most HTML an admin panel may answer.
+MAX_PANEL_BYTES = 1024 * 1024
 _MAX_METHOD_BREAKERS = 256  # as many methods as the metrics count one by one
 _perf_counter = time.perf_counter
 
@@ -244,6 +246,20 @@ class PluginRuntime:
             self.breaker.probe_done(now, ok=ok)
         if breaker.state == "half-open":
             breaker.probe_done(now, ok=ok)
+
+    async def render_panel(self, panel_id: str, query_string: str = "") -> str:
+        """The HTML the plugin's admin panel ``panel_id`` answers for ``query_string``.
+
+        Raises:
+            UserError: it answered something other than text, or over `MAX_PANEL_BYTES`.
+            RuntimeFault: the call failed (`RemoteError` when the panel raised).
+        """
+        html = await self.call("panel", panel_id, query_string, key=f"panel:{panel_id}")
+        if not isinstance(html, str):
+            raise UserError(f"panel {panel_id!r} returned {type(html).__name__}, not HTML text")
+        if len(html.encode()) > MAX_PANEL_BYTES:
+            raise UserError(f"panel {panel_id!r} answered more than 1 MiB of HTML")
+        return html
 
     def reset_breakers(self) -> None:
         """Close every breaker of this plugin (an operator's decision, or a fresh start)."""

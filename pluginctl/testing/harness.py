@@ -273,19 +273,16 @@ class TestedPlugin:
         the query string ``"q=milk"``.
 
         Raises:
-            UserError: the panel answered something other than HTML text.
+            UserError: the panel answered something other than HTML text, or too much.
         """
         from urllib.parse import urlencode
 
         text = query if isinstance(query, str) else urlencode(query)
 
-        async def render() -> object:  # on the host's loop, where the channel lives
-            return await self.runtime.call("panel", panel_id, text, key=f"panel:{panel_id}")
+        async def render() -> str:  # on the host's loop, where the channel lives
+            return await self.runtime.render_panel(panel_id, text)
 
-        html = self.test_host.run(render())
-        if not isinstance(html, str):
-            raise UserError(f"panel {panel_id!r} returned {type(html).__name__}, not HTML text")
-        return html
+        return self.test_host.run(render())
 
     def health(self) -> object:
         """Call its ``health`` hook as the host's checks do; its answer (None without one)."""

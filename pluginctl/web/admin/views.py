@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pluginctl.errors import PluginctlError, RemoteError, RuntimeFault, UserError
+from pluginctl.errors import RemoteError, RuntimeFault, UserError
 from pluginctl.web.admin.audit_view import AuditFilter, RecentProblems, recent_records
 from pluginctl.web.admin.auth import COOKIE, SESSION_S, LoginThrottle, Session, Sessions
 from pluginctl.web.admin.charts import line_chart, sparkline
@@ -50,7 +50,6 @@ PANEL_POLICY = (
 )
 #: The sandbox attribute of the panel's iframe: the same as the policy's.
 PANEL_SANDBOX = "allow-forms"
-MAX_PANEL_BYTES = 1024 * 1024
 ACTIONS = ("enable", "disable", "reload", "reset")
 _ACTION_DONE = {
     "enable": "enabled",
@@ -268,16 +267,13 @@ class AdminViews:
             state = runtime.state if runtime is not None else "gone"
             return _panel_error(f"the plugin is not active ({state})"), 503
         try:
-            html = await runtime.call("panel", panel_id, query, key=f"panel:{panel_id}")
+            return await runtime.render_panel(panel_id, query), 200
         except RemoteError as exc:
             return _panel_error(f"the panel raised {exc}"), 500
-        except (RuntimeFault, PluginctlError) as exc:
+        except RuntimeFault as exc:
             return _panel_error(f"the panel failed: {exc}"), 502
-        if not isinstance(html, str):
-            return _panel_error(f"the panel returned {type(html).__name__}, not HTML text"), 500
-        if len(html.encode()) > MAX_PANEL_BYTES:
-            return _panel_error("the panel's HTML is over 1 MiB"), 500
-        return html, 200
+        except UserError as exc:  # not HTML text, or too much of it
+            return _panel_error(str(exc)), 500
 
     # -- actions --------------------------------------------------------------------
 

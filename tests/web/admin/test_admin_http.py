@@ -246,6 +246,9 @@ def test_a_panel_is_served_sandboxed_under_a_strict_policy(tmp_path: Path) -> No
             wrong = await admin.client.get(await _frame_url(admin, "wrong-type"))
             assert wrong.status_code == 500
             assert "returned dict, not HTML text" in wrong.text
+            huge = await admin.client.get(await _frame_url(admin, "huge"))
+            assert huge.status_code == 500
+            assert "more than 1 MiB of HTML" in huge.text
             assert (
                 await admin.client.get("/admin/plugins/intruder/panels/nope")
             ).status_code == 404
