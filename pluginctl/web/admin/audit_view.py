@@ -168,7 +168,7 @@ class RecentProblems:
         return found
 
 
-def problems(path: Path, *, limit: int, plugin: str = "") -> list[AuditRow]:
+def problems(path: Path, *, limit: int) -> list[AuditRow]:
     """The newest records that say something went wrong (`PROBLEM_EVENTS`)."""
     rows: list[AuditRow] = []
     for line in _lines_from_the_end(path, naming=_PROBLEM_NEEDLES):
@@ -177,8 +177,6 @@ def problems(path: Path, *, limit: int, plugin: str = "") -> list[AuditRow]:
         except ValueError:
             continue
         if not isinstance(record, dict) or record.get("event") not in PROBLEM_EVENTS:
-            continue
-        if plugin and record.get("plugin") != plugin:
             continue
         rows.append(_row(record))
         if len(rows) >= limit:

@@ -463,8 +463,7 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True  # not a browser's cross-site request; the CSRF token still decides
-    host = request.headers.get("host", "")
-    return origin == f"{request.url.scheme}://{host}"
+    return origin == _origin(request)
 
 
 async def _form(request: Request) -> dict[str, str]:
