@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["PYPISERVER_PASSWORD", "PYPISERVER_USER", "Server", "pypiserver", "registry_serve"]
+__all__ = [
+    "PYPISERVER_PASSWORD",
+    "PYPISERVER_USER",
+    "Server",
+    "free_port",
+    "pypiserver",
+    "registry_serve",
+    "stop_process",
+]
 
 PYPISERVER_USER = "bench"
 PYPISERVER_PASSWORD = "bench-password"  # a throwaway server's, on loopback
@@ -59,7 +67,7 @@ def registry_serve(registry: Path, *, env: dict[str, str] | None = None) -> Iter
     try:
         yield Server(_announced(process), process.pid)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextlib.contextmanager
@@ -69,7 +77,7 @@ def pypiserver(packages: Path, htpasswd: Path) -> Iterator[Server]:
         [sys.executable, "-c", _HTPASSWD, str(htpasswd), PYPISERVER_USER, PYPISERVER_PASSWORD],
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "pypiserver", "run", "--interface", "127.0.0.1"]
     command += ["--port", str(port), "--passwords", str(htpasswd), "--disable-fallback"]
     command += ["--authenticate", "update", "--health-endpoint", "/health", str(packages)]
@@ -79,7 +87,7 @@ def pypiserver(packages: Path, htpasswd: Path) -> Iterator[Server]:
         _wait_healthy(process, f"{url}health")
         yield Server(url, process.pid)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _start(
@@ -121,7 +129,8 @@ def _wait_healthy(process: subprocess.Popen[str], url: str) -> None:
     raise BenchError("pypiserver did not answer its health check")
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """End a server this process started: SIGTERM, then SIGKILL after 10 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -131,7 +140,8 @@ def _stop(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server that cannot take port 0)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

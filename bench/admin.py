@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from bench._errors import BenchError
+from bench._indexes import stop_process
 from bench._workers import EXPECTED_FAILURES, Spec, describe_failure, write_plugin
 
 if TYPE_CHECKING:
@@ -127,12 +128,7 @@ def _host(root: Path) -> Iterator[_Host]:
         finally:
             host.client.close()
     finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop_process(process)  # its output is drained by _serving_url's thread
 
 
 def _serving_url(process: subprocess.Popen[str]) -> str:

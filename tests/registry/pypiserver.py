@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from bench._indexes import free_port, stop_process
 from pluginctl.runtime.prctl import die_with_parent_preexec
 
 if TYPE_CHECKING:
@@ -53,13 +53,6 @@ class PypiServer:
     @property
     def simple_url(self) -> str:
         return f"{self.url}simple/"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _htpasswd(path: Path) -> Path:
@@ -96,23 +89,13 @@ def _ready(process: subprocess.Popen[bytes], url: str) -> bool:
     return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextlib.contextmanager
 def running_pypiserver(root: Path) -> Iterator[PypiServer]:
     """Start pypiserver on a free loopback port with its packages under ``root``."""
     (root / "packages").mkdir(parents=True)
     _htpasswd(root / "htpasswd")
     for _ in range(_ATTEMPTS):
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/"
         process = _launch(root, port)
         try:
@@ -120,7 +103,7 @@ def running_pypiserver(root: Path) -> Iterator[PypiServer]:
                 yield PypiServer(url, root / "packages", root / "server.log", process.pid)
                 return
         finally:
-            _stop(process)
+            stop_process(process)
     log = (root / "server.log").read_text(errors="replace")
     raise RuntimeError(f"pypiserver did not start in {_ATTEMPTS} attempts:\n{log[-3000:]}")
 
